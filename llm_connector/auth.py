@@ -1,0 +1,320 @@
+"""How a request is authorised.
+
+An auth object adds its headers to one outgoing request. The transport calls it for every attempt, so a
+signed request (AWS SigV4, Tencent TC3) is signed anew on each retry. ``secret_headers`` names the headers
+that carry a credential: they are dropped on a redirect to another host and never logged. ``repr()``
+never shows a credential.
+"""
+
+import datetime
+import hashlib
+import hmac
+from typing import Callable, Dict, FrozenSet, List, NamedTuple, Optional, Tuple
+from urllib.parse import quote, unquote_to_bytes, urlsplit
+
+from .errors import ConfigurationError
+
+__all__ = [
+    "Auth",
+    "BearerAuth",
+    "HeaderKeyAuth",
+    "NoAuth",
+    "SECRET_HEADERS",
+    "AwsSigV4Auth",
+    "SigV4Parts",
+    "aws_quote_path_segment",
+]
+
+#: Headers that carry credentials, lower-case. Stripped on cross-origin redirects, masked in logs.
+SECRET_HEADERS: FrozenSet[str] = frozenset(
+    {
+        "authorization",
+        "x-api-key",
+        "api-key",
+        "x-goog-api-key",
+        "x-amz-security-token",
+        "x-amz-date",
+        "x-amz-content-sha256",
+        "x-tc-timestamp",
+        "proxy-authorization",
+        "cookie",
+    }
+)
+
+
+class Auth:
+    """Base class: adds credentials to a request's headers. The default adds nothing."""
+
+    def apply(self, method: str, url: str, headers: Dict[str, str], body: Optional[bytes]) -> None:
+        """Add this credential's headers to ``headers`` (in place) for one attempt."""
+
+    @property
+    def has_credentials(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "%s(<hidden>)" % type(self).__name__
+
+
+class NoAuth(Auth):
+    """No credentials (Ollama, the mock provider, unauthenticated gateways)."""
+
+    def __repr__(self) -> str:
+        return "NoAuth()"
+
+
+class BearerAuth(Auth):
+    """``Authorization: Bearer <token>``."""
+
+    def __init__(self, token: str) -> None:
+        self._value = "Bearer " + token
+        self._token = token
+
+    def apply(self, method: str, url: str, headers: Dict[str, str], body: Optional[bytes]) -> None:
+        headers["Authorization"] = self._value
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self._token)
+
+
+class HeaderKeyAuth(Auth):
+    """The key in a header of its own: ``x-api-key`` (Anthropic), ``api-key`` (Azure), ``x-goog-api-key``."""
+
+    def __init__(self, header: str, key: str) -> None:
+        self._header = header
+        self._key = key
+
+    def apply(self, method: str, url: str, headers: Dict[str, str], body: Optional[bytes]) -> None:
+        headers[self._header] = self._key
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self._key)
+
+    def __repr__(self) -> str:
+        return "HeaderKeyAuth(%r, <hidden>)" % self._header
+
+
+# --- AWS Signature Version 4 -------------------------------------------------------------------------------
+
+_SIGV4_ALGORITHM = "AWS4-HMAC-SHA256"
+
+#: RFC 3986 unreserved characters besides letters and digits: kept as they are by URI encoding.
+_UNRESERVED = "-_.~"
+
+#: Headers left out of the signature: the transport or a proxy may add, drop or rewrite them after
+#: signing (hop-by-hop headers, lengths and encodings), and ``authorization`` carries the signature.
+_UNSIGNED_HEADERS: FrozenSet[str] = frozenset(
+    {
+        "authorization",
+        "user-agent",
+        "content-length",
+        "expect",
+        "connection",
+        "accept-encoding",
+        "keep-alive",
+        "proxy-authorization",
+        "te",
+        "transfer-encoding",
+        "upgrade",
+        "x-amzn-trace-id",
+    }
+)
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class SigV4Parts(NamedTuple):
+    """The steps of one SigV4 signature, kept for inspection and tests."""
+
+    canonical_request: str
+    string_to_sign: str
+    signed_headers: str
+    signature: str
+    authorization: str
+    amz_date: str
+
+
+def aws_quote_path_segment(segment: str) -> str:
+    """URI-encode one path segment for a request URL (RFC 3986: only ``A-Za-z0-9-._~`` kept).
+
+    >>> aws_quote_path_segment("anthropic.claude-3-5-sonnet-20240620-v1:0")
+    'anthropic.claude-3-5-sonnet-20240620-v1%3A0'
+    """
+    return quote(segment, safe=_UNRESERVED)
+
+
+class AwsSigV4Auth(Auth):
+    """AWS Signature Version 4 (``AWS4-HMAC-SHA256``) in the ``Authorization`` header.
+
+    For services other than S3 (Bedrock among them): the canonical URI is the URL's path with dot
+    segments and repeated slashes removed, each segment URI-encoded once more as it appears in the URL
+    (a model id's ``%3A`` is signed as ``%253A``). The payload is hashed, never sent unsigned.
+
+    Signed headers: ``host`` (the ``Host`` header if given, else the URL's host with a non-default port),
+    ``x-amz-date``, ``x-amz-security-token`` (with a session token), and every other header already in
+    ``headers`` (``content-type``, ``accept``, ``anthropic-version``, ...) except those a transport or proxy
+    may change: ``authorization``, ``user-agent``, ``content-length``, ``expect``, ``connection``,
+    ``accept-encoding`` and the other hop-by-hop headers. ``apply`` adds ``X-Amz-Date``,
+    ``X-Amz-Security-Token`` (with a session token) and ``Authorization``; each call reads the clock, so
+    a retry is signed anew.
+
+    >>> auth = AwsSigV4Auth("AKIDEXAMPLE", "secret", "us-east-1")
+    >>> auth
+    AwsSigV4Auth(region='us-east-1', service='bedrock', <hidden>)
+    """
+
+    def __init__(
+        self,
+        access_key: str,
+        secret_key: str,
+        region: str,
+        service: str = "bedrock",
+        session_token: Optional[str] = None,
+        clock: Optional[Callable[[], datetime.datetime]] = None,
+    ) -> None:
+        self._access_key = access_key
+        self._secret_key = secret_key
+        self._session_token = session_token or None
+        self.region = region
+        self.service = service
+        self._clock = clock or _utc_now
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self._access_key and self._secret_key)
+
+    def __repr__(self) -> str:
+        return f"AwsSigV4Auth(region={self.region!r}, service={self.service!r}, <hidden>)"
+
+    def apply(self, method: str, url: str, headers: Dict[str, str], body: Optional[bytes]) -> None:
+        """Sign one attempt: set ``X-Amz-Date``, ``X-Amz-Security-Token`` and ``Authorization``."""
+        parts = self.sign(method, url, headers, body)
+        _drop_headers(headers, ("x-amz-date", "x-amz-security-token", "authorization"))
+        headers["X-Amz-Date"] = parts.amz_date
+        if self._session_token:
+            headers["X-Amz-Security-Token"] = self._session_token
+        headers["Authorization"] = parts.authorization
+
+    def sign(self, method: str, url: str, headers: Dict[str, str], body: Optional[bytes]) -> SigV4Parts:
+        """Compute the signature of a request at the clock's current time, without changing ``headers``."""
+        now = _as_utc(self._clock())
+        amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+        to_sign = dict(headers)
+        _drop_headers(to_sign, ("x-amz-date", "x-amz-security-token"))
+        to_sign["x-amz-date"] = amz_date
+        if self._session_token:
+            to_sign["x-amz-security-token"] = self._session_token
+        canonical, signed_headers = _canonical_request(method, url, to_sign, body)
+        scope = f"{amz_date[:8]}/{self.region}/{self.service}/aws4_request"
+        string_to_sign = _string_to_sign(amz_date, scope, canonical)
+        key = _signing_key(self._secret_key, amz_date[:8], self.region, self.service)
+        signature = hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+        authorization = (
+            f"{_SIGV4_ALGORITHM} Credential={self._access_key}/{scope}, "
+            f"SignedHeaders={signed_headers}, Signature={signature}"
+        )
+        return SigV4Parts(canonical, string_to_sign, signed_headers, signature, authorization, amz_date)
+
+
+def _utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _as_utc(moment: datetime.datetime) -> datetime.datetime:
+    """A naive datetime is taken as UTC; an aware one is converted."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(datetime.timezone.utc)
+
+
+def _drop_headers(headers: Dict[str, str], names: Tuple[str, ...]) -> None:
+    """Remove every spelling (any letter case) of ``names`` from ``headers``."""
+    for key in [k for k in headers if k.lower() in names]:
+        del headers[key]
+
+
+def _canonical_request(
+    method: str, url: str, headers: Dict[str, str], body: Optional[bytes]
+) -> Tuple[str, str]:
+    """The SigV4 canonical request of a request and its ``SignedHeaders`` list."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigurationError(f"cannot sign a request to {url!r}: {exc}") from None
+    canonical_headers = _canonical_headers(headers, _host_of(parts.scheme, parts.hostname, port))
+    signed_headers = ";".join(name for name, _ in canonical_headers)
+    lines = [
+        method.upper(),
+        _canonical_uri(parts.path),
+        _canonical_query(parts.query),
+        "".join(f"{name}:{value}\n" for name, value in canonical_headers),
+        signed_headers,
+        hashlib.sha256(body or b"").hexdigest(),
+    ]
+    return "\n".join(lines), signed_headers
+
+
+def _string_to_sign(amz_date: str, scope: str, canonical_request: str) -> str:
+    digest = hashlib.sha256(canonical_request.encode("utf-8")).hexdigest()
+    return "\n".join([_SIGV4_ALGORITHM, amz_date, scope, digest])
+
+
+def _signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
+    """``kSigning``: the secret HMAC-chained through date, region, service and ``aws4_request``."""
+    key = ("AWS4" + secret_key).encode("utf-8")
+    for part in (date, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()
+    return key
+
+
+def _host_of(scheme: str, hostname: Optional[str], port: Optional[int]) -> str:
+    """The ``Host`` value a client sends for a URL: the port only when it is not the scheme's default."""
+    host = hostname or ""
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    if port is not None and port != _DEFAULT_PORTS.get(scheme.lower()):
+        host = f"{host}:{port}"
+    return host
+
+
+def _canonical_uri(path: str) -> str:
+    """Remove dot segments and empty segments, then URI-encode each segment (``%`` becomes ``%25``)."""
+    segments: List[str] = []
+    for segment in path.split("/"):
+        if segment == "..":
+            if segments:
+                segments.pop()
+        elif segment and segment != ".":
+            segments.append(quote(segment, safe=_UNRESERVED))
+    trailing = "/" if segments and path.endswith("/") else ""
+    return "/" + "/".join(segments) + trailing
+
+
+def _canonical_query(query: str) -> str:
+    """Each name and value decoded, then URI-encoded once; sorted by name, then value."""
+    pairs = []
+    for item in query.split("&"):
+        if not item:
+            continue
+        name, _, value = item.partition("=")
+        pairs.append((_encode_query_part(name), _encode_query_part(value)))
+    return "&".join(f"{name}={value}" for name, value in sorted(pairs))
+
+
+def _encode_query_part(text: str) -> str:
+    return quote(unquote_to_bytes(text), safe=_UNRESERVED)
+
+
+def _canonical_headers(headers: Dict[str, str], url_host: str) -> List[Tuple[str, str]]:
+    """Lower-case names, sorted; values trimmed, whitespace runs made one space, repeats joined by ``,``."""
+    values: Dict[str, List[str]] = {}
+    for name, value in headers.items():
+        key = name.strip().lower()
+        if key not in _UNSIGNED_HEADERS:
+            values.setdefault(key, []).append(" ".join(str(value).split()))
+    if "host" not in values:
+        values["host"] = [url_host]
+    return [(name, ",".join(values[name])) for name in sorted(values)]

@@ -1,0 +1,77 @@
+"""Providers as data: name -> protocol, default base URL, key variable, how the key is sent, quirks.
+
+A service that speaks a protocol we already have is one row here (and, for discoverability, a one-line
+constructor on ``LlmClient``). Presets name their protocol; they do not import it.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+__all__ = ["Preset", "PRESETS", "get_preset"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One provider.
+
+    ``auth`` is how the key is sent: ``"bearer"``, a header name (``"x-api-key"``, ``"api-key"``,
+    ``"x-goog-api-key"``), or ``"none"``. ``env`` lists the variables ``from_env`` reads, first found wins.
+    ``options`` are the protocol quirks (see each protocol module's docstring).
+    """
+
+    name: str
+    protocol: str
+    base_url: Optional[str]
+    env: Tuple[str, ...] = ()
+    auth: str = "bearer"
+    key_required: bool = True
+    options: Mapping[str, Any] = field(default_factory=dict)
+    base_url_env: Optional[str] = None
+    description: str = ""
+    default_model: str = ""
+
+
+PRESETS: Dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset("openai", "openai", "https://api.openai.com/v1", ("OPENAI_API_KEY",),
+               base_url_env="OPENAI_BASE_URL", default_model="gpt-4o-mini", description="OpenAI"),
+        Preset("azure_openai", "openai", None, ("AZURE_OPENAI_API_KEY",), auth="api-key",
+               base_url_env="AZURE_OPENAI_ENDPOINT", description="Azure OpenAI (deployment URL + api-version)"),
+        Preset("openai_compatible", "openai", None, (), key_required=False,
+               description="any OpenAI-compatible service or gateway"),
+        Preset("deepseek", "openai", "https://api.deepseek.com", ("DEEPSEEK_API_KEY",), default_model="deepseek-chat", description="DeepSeek"),
+        Preset("moonshot", "openai", "https://api.moonshot.cn/v1", ("MOONSHOT_API_KEY",),
+               options={"send_reasoning": True}, default_model="kimi-k2-0905-preview", description="Moonshot (Kimi)"),
+        Preset("volcengine", "openai", "https://ark.cn-beijing.volces.com/api/v3", ("VOLCENGINE_API_KEY", "ARK_API_KEY"),
+               options={"thinking_style": "thinking_type"}, description="Volcengine Ark (Doubao)"),
+        Preset("xiaomi", "openai", "https://api.xiaomimimo.com/v1", ("XIAOMI_API_KEY",), default_model="mimo-v2-flash", description="Xiaomi MiMo"),
+        Preset("longcat", "openai", "https://api.longcat.chat/openai/v1", ("LONGCAT_API_KEY",),
+               default_model="LongCat-Flash-Chat", description="LongCat (OpenAI mode)"),
+        Preset("zhipu_openai_compatible", "openai", "https://open.bigmodel.cn/api/paas/v4", ("ZHIPU_API_KEY",),
+               options={"thinking_style": "thinking_type"}, default_model="glm-4.5-flash", description="Zhipu GLM (OpenAI-compatible mode)"),
+        Preset("aliyun_compatible", "openai", "https://dashscope.aliyuncs.com/compatible-mode/v1",
+               ("DASHSCOPE_API_KEY",), options={"thinking_style": "enable_thinking"},
+               default_model="qwen-plus", description="Aliyun DashScope (OpenAI-compatible mode)"),
+        Preset("anthropic", "anthropic", "https://api.anthropic.com", ("ANTHROPIC_API_KEY",), auth="x-api-key",
+               base_url_env="ANTHROPIC_BASE_URL", default_model="claude-sonnet-4-5", description="Anthropic Claude"),
+        Preset("longcat_anthropic", "anthropic", "https://api.longcat.chat/anthropic", ("LONGCAT_API_KEY",),
+               default_model="LongCat-Flash-Chat", description="LongCat (Anthropic mode, Bearer auth)"),
+        Preset("google", "gemini", "https://generativelanguage.googleapis.com/v1beta",
+               ("GOOGLE_API_KEY", "GEMINI_API_KEY"), auth="x-goog-api-key", default_model="gemini-2.5-flash", description="Google Gemini"),
+        Preset("ollama", "ollama", "http://localhost:11434", (), auth="none", key_required=False,
+               base_url_env="OLLAMA_HOST", default_model="llama3.2", description="Ollama (local models)"),
+    )
+}
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``; a ``ConfigurationError`` listing the known names otherwise."""
+    preset = PRESETS.get(name)
+    if preset is None:
+        from .errors import ConfigurationError
+
+        raise ConfigurationError(
+            "provider: unknown provider %r (known: %s)" % (name, ", ".join(sorted(PRESETS) + ["mock"]))
+        )
+    return preset

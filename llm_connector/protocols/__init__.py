@@ -1,0 +1,103 @@
+"""Wire protocols: one module per protocol family, each with the same small surface.
+
+A protocol module defines::
+
+    NAME: str
+    def encode_chat(request: ChatRequest, endpoint: Endpoint, stream: bool) -> HttpRequest
+    def decode_response(data: Any, endpoint: Endpoint) -> ChatResponse         # parsed JSON body
+    def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[StreamingResponse]
+    def encode_models(endpoint: Endpoint) -> HttpRequest                        # optional
+    def decode_models(data: Any, endpoint: Endpoint) -> List[str]               # optional
+
+``decode_stream`` owns its framing (SSE, NDJSON, AWS event-stream) and raises the typed error for an error
+inside the stream and ``IncompleteStreamError`` when the body ends before the protocol's end marker.
+Modules are imported on first use, so ``import llm_connector`` stays cheap.
+"""
+
+import importlib
+import json
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Dict, Mapping, Optional
+
+from ..auth import Auth, NoAuth
+from ..errors import APIStatusError, StreamParseError, describe_error, error_for_status, shorten
+
+__all__ = ["Endpoint", "load", "json_body", "loads", "join_url", "stream_error"]
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_loads = json.loads
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how to reach one service: the data a protocol module needs besides the request.
+
+    ``options`` holds the preset's quirks and protocol settings (Azure's ``api_version``, Anthropic's
+    ``anthropic_version``, Vertex's project, ...).
+    """
+
+    provider: str
+    base_url: str
+    auth: Auth = field(default_factory=NoAuth)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return "Endpoint(provider=%r, base_url=%r)" % (self.provider, self.base_url)
+
+    def option(self, name: str, default: Any = None) -> Any:
+        return self.options.get(name, default)
+
+
+_cache: Dict[str, ModuleType] = {}
+
+
+def load(name: str) -> ModuleType:
+    """The protocol module ``name`` (imported on first use)."""
+    module = _cache.get(name)
+    if module is None:
+        module = importlib.import_module("." + name, __name__)
+        _cache[name] = module
+    return module
+
+
+def json_body(obj: Any) -> bytes:
+    """Compact UTF-8 JSON bytes, exactly what is sent (and signed)."""
+    try:
+        return _dumps(obj).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        from ..errors import ConfigurationError
+
+        raise ConfigurationError("request body is not JSON-serializable: %s" % exc) from None
+
+
+def loads(text: str, provider: str, what: str = "stream line") -> Any:
+    """Parse JSON from a service; a ``StreamParseError`` naming the provider and the line when it is not JSON."""
+    try:
+        return _loads(text)
+    except ValueError as exc:
+        raise StreamParseError(
+            "%s sent a %s that is not valid JSON (%s): %s" % (provider, what, exc, shorten(text, 200)),
+            provider=provider,
+            body=text,
+        ) from None
+
+
+def join_url(base: str, path: str) -> str:
+    """``base`` + ``path`` with exactly one slash between them."""
+    return base.rstrip("/") + "/" + path.lstrip("/")
+
+
+def stream_error(data: Any, provider: str, status_code: Optional[int] = None) -> APIStatusError:
+    """The typed error for an error object a service put inside a stream (classed by its error type)."""
+    message, codes, request_id, delay = describe_error(data)
+    return error_for_status(
+        status_code,
+        message or "error inside the stream",
+        codes=codes,
+        provider=provider,
+        request_id=request_id,
+        body=_dumps(data) if not isinstance(data, str) else data,
+        retry_after=delay,
+    )

@@ -1,0 +1,273 @@
+"""The stream object ``chat_stream`` returns, and the accumulator behind ``collect()``.
+
+The stream owns the HTTP response and closes it on every way out: the end of the body, ``break``, an
+exception in the caller's loop, ``close()`` (also from another thread), ``with``, garbage collection.
+"""
+
+import threading
+from typing import Any, Callable, Dict, Generic, Iterator, List, Optional, Tuple, TypeVar
+
+from .errors import IncompleteStreamError, LlmConnectorError
+from .types import (
+    ChatResponse,
+    Choice,
+    FunctionCall,
+    Message,
+    Role,
+    StreamingResponse,
+    ToolCall,
+    Usage,
+)
+
+__all__ = ["Stream", "ChatStream", "StreamAccumulator"]
+
+T = TypeVar("T")
+
+
+class Stream(Generic[T]):
+    """An iterator of chunks that owns its connection.
+
+    >>> from llm_connector import LlmClient, ChatRequest, Message
+    >>> client = LlmClient.mock(reply="Hello there")
+    >>> with client.chat_stream(ChatRequest(model="m", messages=[Message.user("hi")])) as stream:
+    ...     text = "".join(chunk.content for chunk in stream)
+    >>> text
+    'Hello there'
+    """
+
+    def __init__(
+        self,
+        chunks: Iterator[T],
+        *,
+        response: Any = None,
+        on_close: Optional[Callable[[], None]] = None,
+    ) -> None:
+        """``chunks``: the decoded chunks; ``response``: what ``.response`` shows; ``on_close``: frees the
+        connection (called once)."""
+        self._chunks = chunks
+        self._response = response
+        self._on_close = on_close
+        self._closed = False
+        self._started = False
+        self._iterator: Optional[Iterator[T]] = None
+        self._lock = threading.Lock()
+        self.chunks_received = 0
+
+    @property
+    def response(self) -> Any:
+        """The ``requests.Response`` (status, headers such as the request id); None for the mock provider."""
+        return self._response
+
+    @property
+    def request_id(self) -> Optional[str]:
+        """The service's request id from the response headers, when it sent one."""
+        headers = getattr(self._response, "headers", None)
+        if not headers:
+            return None
+        for name in ("x-request-id", "request-id", "x-amzn-requestid", "x-goog-request-id"):
+            if headers.get(name):
+                return str(headers[name])
+        return None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __iter__(self) -> Iterator[T]:
+        if self._iterator is None:
+            self._iterator = self._run()
+        return self._iterator
+
+    def __next__(self) -> T:
+        return next(self.__iter__())
+
+    def _run(self) -> Iterator[T]:
+        if self._closed:
+            raise RuntimeError("this stream is closed; start a new chat_stream() call")
+        if self._started:
+            raise RuntimeError("this stream is already being read")
+        self._started = True
+        count = 0
+        try:
+            for chunk in self._chunks:
+                count += 1
+                yield chunk
+        except LlmConnectorError as exc:
+            if self._closed:  # closed from another thread while a read was waiting: a quiet end
+                return
+            if not isinstance(exc, IncompleteStreamError):
+                raise
+            exc.chunks_received = count
+            exc.message = "%s (after %d chunks)" % (exc.message, count)
+            exc.args = (exc.message,)
+            raise
+        finally:
+            self.chunks_received = count
+            self.close()
+
+    def close(self) -> None:
+        """Close the connection. Safe to call more than once, and from another thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        if self._on_close is not None:
+            try:
+                self._on_close()
+            except Exception:  # noqa: BLE001 - closing must never raise
+                pass
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            try:
+                close()
+            except ValueError:  # the generator is running in another thread; the closed socket ends it
+                pass
+
+    def __enter__(self) -> "Stream[T]":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - never raise from a finalizer
+            pass
+
+    def __repr__(self) -> str:
+        return "<%s %s, %d chunks read>" % (type(self).__name__, "closed" if self._closed else "open",
+                                             self.chunks_received)
+
+
+class ChatStream(Stream[StreamingResponse]):
+    """The stream of ``StreamingResponse`` chunks from ``chat_stream``; ``collect()`` adds them up."""
+
+    def collect(self) -> ChatResponse:
+        """Read the rest of the stream and return the ``ChatResponse`` it adds up to."""
+        acc = StreamAccumulator()
+        for chunk in self:
+            acc.add(chunk)
+        return acc.result()
+
+    def text(self) -> str:
+        """Read the rest of the stream and return its text (reasoning excluded)."""
+        return "".join(chunk.content for chunk in self)
+
+
+class _ToolCallParts:
+    __slots__ = ("id", "type", "name", "arguments", "thought_signature")
+
+    def __init__(self) -> None:
+        self.id = ""
+        self.type = "function"
+        self.name = ""
+        self.arguments: List[str] = []
+        self.thought_signature: Optional[str] = None
+
+
+class StreamAccumulator:
+    """Adds stream chunks up to a ``ChatResponse``; works on any iterable of chunks, no stream needed.
+
+    Text and reasoning are collected in lists and joined once; tool-call pieces are merged by index into
+    complete calls.
+    """
+
+    def __init__(self) -> None:
+        self.id = ""
+        self.model = ""
+        self.created = 0
+        self.system_fingerprint: Optional[str] = None
+        self.usage: Optional[Usage] = None
+        self._text: Dict[int, List[str]] = {}
+        self._reasoning: Dict[int, List[str]] = {}
+        self._signature: Dict[int, List[str]] = {}
+        self._finish: Dict[int, Tuple[Optional[str], Optional[str]]] = {}
+        self._tools: Dict[int, Dict[int, _ToolCallParts]] = {}
+
+    def add(self, chunk: StreamingResponse) -> None:
+        """Take one chunk into account."""
+        if chunk.id and not self.id:
+            self.id = chunk.id
+        if chunk.model and not self.model:
+            self.model = chunk.model
+        if chunk.created and not self.created:
+            self.created = chunk.created
+        if chunk.system_fingerprint:
+            self.system_fingerprint = chunk.system_fingerprint
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        for choice in chunk.choices:
+            i = choice.index
+            delta = choice.delta
+            if delta.content:
+                self._text.setdefault(i, []).append(delta.content)
+            if delta.reasoning_content:
+                self._reasoning.setdefault(i, []).append(delta.reasoning_content)
+            if delta.thinking_signature:
+                self._signature.setdefault(i, []).append(delta.thinking_signature)
+            if delta.tool_calls:
+                calls = self._tools.setdefault(i, {})
+                for piece in delta.tool_calls:
+                    self._add_tool_piece(calls, piece)
+            if choice.finish_reason is not None or choice.finish_reason_raw is not None:
+                self._finish[i] = (choice.finish_reason, choice.finish_reason_raw)
+            elif i not in self._finish:
+                self._finish.setdefault(i, (None, None))
+
+    @staticmethod
+    def _add_tool_piece(calls: Dict[int, _ToolCallParts], piece: ToolCall) -> None:
+        index = piece.index if piece.index is not None else (len(calls) - 1 if calls and not piece.id else len(calls))
+        parts = calls.get(index)
+        if parts is None:
+            parts = calls[index] = _ToolCallParts()
+        if piece.id:
+            parts.id = piece.id
+        if piece.type:
+            parts.type = piece.type
+        if piece.function.name:
+            parts.name = piece.function.name
+        if piece.function.arguments:
+            parts.arguments.append(piece.function.arguments)
+        if piece.thought_signature:
+            parts.thought_signature = piece.thought_signature
+
+    def result(self) -> ChatResponse:
+        """The ``ChatResponse`` the chunks so far add up to."""
+        indexes = sorted(set(self._text) | set(self._reasoning) | set(self._tools) | set(self._finish)) or [0]
+        choices = []
+        for i in indexes:
+            reasoning = "".join(self._reasoning.get(i, ())) or None
+            calls = [
+                ToolCall(p.id, p.type, FunctionCall(p.name, "".join(p.arguments)), n, p.thought_signature)
+                for n, p in sorted(self._tools.get(i, {}).items())
+            ]
+            thinking_blocks = None
+            if i in self._signature:
+                thinking_blocks = [{"type": "thinking", "thinking": reasoning or "",
+                                    "signature": "".join(self._signature[i])}]
+            reason, raw = self._finish.get(i, (None, None))
+            choices.append(Choice(
+                index=i,
+                message=Message(
+                    role=Role.ASSISTANT,
+                    content="".join(self._text.get(i, ())) if (i in self._text or not calls) else None,
+                    tool_calls=calls or None,
+                    reasoning_content=reasoning,
+                    thinking_blocks=thinking_blocks,
+                ),
+                finish_reason=reason,
+                finish_reason_raw=raw,
+            ))
+        first = choices[0].message
+        return ChatResponse(
+            id=self.id,
+            object="chat.completion",
+            created=self.created,
+            model=self.model,
+            choices=choices,
+            content=first.text_content(),
+            reasoning_content=first.reasoning_content,
+            usage=self.usage,
+            system_fingerprint=self.system_fingerprint,
+        )

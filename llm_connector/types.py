@@ -1,0 +1,684 @@
+"""The plain data of llm_connector: requests, responses, stream chunks, Ollama chunks.
+
+Every class is a dataclass built with keywords and defaults, so ``ChatRequest(model=..., messages=[...])``
+works. Every class has ``to_dict()`` (fields that are None are left out), ``from_dict(d)`` (tolerant of
+missing and unknown keys; the original mapping is kept in ``.raw`` where the class has one) and three
+writers: ``to_json()`` (compact JSON), ``to_sse()`` (``data: {...}\\n\\n``) and ``to_ndjson()``
+(``{...}\\n``).
+
+>>> from llm_connector import ChatRequest, Message, Role
+>>> req = ChatRequest(model="gpt-4o", messages=[Message.text(Role.USER, "hi")])
+>>> req.messages[0].to_json()
+'{"role":"user","content":"hi"}'
+"""
+
+import json
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
+
+from .errors import ConfigurationError, StreamParseError, shorten
+
+__all__ = [
+    "Role",
+    "TextBlock",
+    "ImageBlock",
+    "ContentBlock",
+    "Message",
+    "FunctionCall",
+    "ToolCall",
+    "Tool",
+    "ToolChoice",
+    "ResponseFormat",
+    "ChatRequest",
+    "Usage",
+    "Choice",
+    "ChatResponse",
+    "Delta",
+    "StreamingChoice",
+    "StreamingResponse",
+    "OllamaMessage",
+    "OllamaStreamChunk",
+    "normalize_finish_reason",
+]
+
+_T = TypeVar("_T", bound="_Data")
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready copy of ``value`` (dataclasses through their to_dict, enums through their value)."""
+    if isinstance(value, _Data):
+        return value.to_dict()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+class _Data:
+    """Shared writers. Field names are read once per class, never per call."""
+
+    __dataclass_fields__: ClassVar[Dict[str, Any]]
+    #: nested field name -> class (a list of it when the field holds a list)
+    _nested: ClassVar[Dict[str, Type["_Data"]]] = {}
+    _names_cache: ClassVar[Optional[Tuple[str, ...]]] = None
+
+    @classmethod
+    def _names(cls) -> Tuple[str, ...]:
+        names = cls.__dict__.get("_names_cache")
+        if names is None:
+            names = tuple(f.name for f in fields(cls) if f.name != "raw")  # type: ignore[arg-type]
+            cls._names_cache = names
+        return names
+
+    def to_dict(self) -> Dict[str, Any]:
+        """This object as plain JSON-ready data; None fields are left out, ``raw`` is never included."""
+        out: Dict[str, Any] = {}
+        for name in self._names():
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = _plain(value)
+        return out
+
+    def to_json(self) -> str:
+        """Compact JSON, no trailing newline."""
+        return _dumps(self.to_dict())
+
+    def to_sse(self) -> str:
+        """One Server-Sent Event: ``data: {...}\\n\\n``."""
+        return "data: " + _dumps(self.to_dict()) + "\n\n"
+
+    def to_ndjson(self) -> str:
+        """One NDJSON line: ``{...}\\n``."""
+        return _dumps(self.to_dict()) + "\n"
+
+    @classmethod
+    def from_dict(cls: Type[_T], data: Mapping[str, Any]) -> _T:
+        """Build from a mapping, ignoring unknown keys; nested objects are built too."""
+        if not isinstance(data, Mapping):
+            raise StreamParseError("expected a JSON object for %s, got %s" % (cls.__name__, shorten(data, 200)))
+        kwargs: Dict[str, Any] = {}
+        names = cls._names()
+        for key, value in data.items():
+            if key not in names:
+                continue
+            nested = cls._nested.get(key)
+            if nested is not None and value is not None:
+                if isinstance(value, list):
+                    value = [nested.from_dict(v) for v in value]
+                else:
+                    value = nested.from_dict(value)
+            kwargs[key] = value
+        obj = cls(**kwargs)
+        if "raw" in cls.__dataclass_fields__:
+            object.__setattr__(obj, "raw", data)
+        return obj
+
+
+class Role(str, Enum):
+    """Who speaks a message."""
+
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+    TOOL = "tool"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _role(value: Union[str, Role]) -> Role:
+    if isinstance(value, Role):
+        return value
+    try:
+        return Role(str(value).lower())
+    except ValueError:
+        raise ConfigurationError(
+            "Message.role: unknown role %r (expected one of system, user, assistant, tool)" % (value,)
+        ) from None
+
+
+@dataclass
+class TextBlock(_Data):
+    """A piece of text inside a message."""
+
+    text: str = ""
+    type: str = "text"
+
+
+@dataclass
+class ImageBlock(_Data):
+    """An image inside a message: by URL (``url``, also a ``data:`` URL) or as base64 ``data`` + ``media_type``."""
+
+    url: Optional[str] = None
+    media_type: Optional[str] = None
+    data: Optional[str] = None
+    detail: Optional[str] = None
+    type: str = "image"
+
+    @classmethod
+    def from_url(cls, url: str, detail: Optional[str] = None) -> "ImageBlock":
+        return cls(url=url, detail=detail)
+
+    @classmethod
+    def from_base64(cls, media_type: str, data: str) -> "ImageBlock":
+        return cls(media_type=media_type, data=data)
+
+    def as_base64(self) -> Optional[Tuple[str, str]]:
+        """``(media_type, data)`` when the image is inline (base64 or a ``data:`` URL), else None."""
+        if self.data is not None:
+            return (self.media_type or "image/png", self.data)
+        if self.url and self.url.startswith("data:") and ";base64," in self.url:
+            head, _, data = self.url.partition(";base64,")
+            return (head[5:] or "image/png", data)
+        return None
+
+    def as_url(self) -> str:
+        """A URL for this image; inline images become a ``data:`` URL."""
+        if self.url is not None:
+            return self.url
+        return "data:%s;base64,%s" % (self.media_type or "image/png", self.data or "")
+
+
+ContentBlock = Union[TextBlock, ImageBlock]
+
+
+def _block(value: Any) -> ContentBlock:
+    """Accept our blocks, or OpenAI / Anthropic style dicts for them."""
+    if isinstance(value, (TextBlock, ImageBlock)):
+        return value
+    if isinstance(value, str):
+        return TextBlock(value)
+    if isinstance(value, Mapping):
+        kind = value.get("type")
+        if kind == "text":
+            return TextBlock(str(value.get("text", "")))
+        if kind == "image_url":
+            image = value.get("image_url") or {}
+            if isinstance(image, str):
+                return ImageBlock(url=image)
+            return ImageBlock(url=image.get("url"), detail=image.get("detail"))
+        if kind == "image":
+            source = value.get("source") or {}
+            if source.get("type") == "base64":
+                return ImageBlock(media_type=source.get("media_type"), data=source.get("data"))
+            if source.get("url") or value.get("url"):
+                return ImageBlock(url=source.get("url") or value.get("url"))
+            if value.get("data") is not None:
+                return ImageBlock(media_type=value.get("media_type"), data=value.get("data"))
+    raise ConfigurationError("Message.content: unsupported content block %s" % shorten(repr(value), 120))
+
+
+@dataclass
+class FunctionCall(_Data):
+    """The function a tool call invokes. ``arguments`` is the JSON text as the model wrote it."""
+
+    name: str = ""
+    arguments: str = ""
+
+
+@dataclass
+class ToolCall(_Data):
+    """A call the model asks the caller to execute.
+
+    In a stream, a ``ToolCall`` in ``Delta.tool_calls`` is a piece in OpenAI's shape: ``index`` says which call
+    it belongs to, ``id`` and ``function.name`` come with the first piece, ``function.arguments`` is a fragment.
+    ``thought_signature`` (Gemini) is kept so the call can be replayed in a later turn.
+    """
+
+    id: str = ""
+    type: str = "function"
+    function: FunctionCall = field(default_factory=FunctionCall)
+    index: Optional[int] = None
+    thought_signature: Optional[str] = None
+
+    _nested: ClassVar[Dict[str, Type[_Data]]] = {"function": FunctionCall}
+
+    @classmethod
+    def create(cls, id: str, name: str, arguments: Union[str, Mapping[str, Any]] = "") -> "ToolCall":
+        """A complete call; ``arguments`` may be a mapping (it is written as JSON)."""
+        if not isinstance(arguments, str):
+            arguments = _dumps(dict(arguments))
+        return cls(id=id, function=FunctionCall(name=name, arguments=arguments))
+
+    @property
+    def name(self) -> str:
+        return self.function.name
+
+    @property
+    def arguments(self) -> str:
+        return self.function.arguments
+
+    def arguments_json(self) -> Any:
+        """The arguments parsed as JSON (``{}`` when empty); a clear error when they are cut off or invalid."""
+        text = self.function.arguments
+        if not text or not text.strip():
+            return {}
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise StreamParseError(
+                "tool call %r (%s): arguments are not complete JSON (%s): %s"
+                % (self.function.name, self.id, exc, shorten(text, 200)),
+                body=text,
+            ) from None
+
+
+@dataclass
+class Message(_Data):
+    """One turn of a conversation.
+
+    ``content`` is a string, a list of blocks (``TextBlock``, ``ImageBlock``, or OpenAI/Anthropic style
+    dicts, which are converted), or None for an assistant turn that only called tools.
+    ``reasoning_content`` holds an assistant turn's reasoning; ``thinking_blocks`` keeps Anthropic's signed
+    thinking blocks so they can be sent back unchanged in the next turn of a tool round trip.
+    """
+
+    role: Role = Role.USER
+    content: Union[str, List[ContentBlock], None] = ""
+    name: Optional[str] = None
+    tool_calls: Optional[List[ToolCall]] = None
+    tool_call_id: Optional[str] = None
+    reasoning_content: Optional[str] = None
+    thinking_blocks: Optional[List[Dict[str, Any]]] = None
+
+    _nested: ClassVar[Dict[str, Type[_Data]]] = {"tool_calls": ToolCall}
+
+    def __post_init__(self) -> None:
+        self.role = _role(self.role)
+        content = self.content
+        if content is not None and not isinstance(content, str):
+            if isinstance(content, (list, tuple)):
+                self.content = [_block(b) for b in content]
+            else:
+                raise ConfigurationError(
+                    "Message.content: expected a string or a list of blocks, got %s" % type(content).__name__
+                )
+
+    @classmethod
+    def text(cls, role: Union[Role, str], text: str) -> "Message":
+        """A plain text message: ``Message.text(Role.USER, "hi")``."""
+        return cls(role=_role(role), content=text)
+
+    @classmethod
+    def system(cls, content: str) -> "Message":
+        return cls(role=Role.SYSTEM, content=content)
+
+    @classmethod
+    def user(cls, content: Union[str, Sequence[Any]]) -> "Message":
+        """A user message; ``content`` may be a list of blocks (text and images)."""
+        return cls(role=Role.USER, content=content if isinstance(content, str) else list(content))
+
+    @classmethod
+    def assistant(
+        cls,
+        content: Optional[str] = None,
+        tool_calls: Optional[List[ToolCall]] = None,
+        reasoning_content: Optional[str] = None,
+    ) -> "Message":
+        """An assistant turn; one that called tools has ``content=None, tool_calls=[...]``."""
+        return cls(role=Role.ASSISTANT, content=content, tool_calls=tool_calls, reasoning_content=reasoning_content)
+
+    @classmethod
+    def tool(cls, content: str, tool_call_id: str, name: Optional[str] = None) -> "Message":
+        """The result of one tool call, answering the call with ``tool_call_id``."""
+        return cls(role=Role.TOOL, content=content, tool_call_id=tool_call_id, name=name)
+
+    def text_content(self) -> str:
+        """The message's text: the string, or its text blocks joined with newlines."""
+        content = self.content
+        if content is None:
+            return ""
+        if isinstance(content, str):
+            return content
+        return "\n".join(b.text for b in content if isinstance(b, TextBlock))
+
+    def blocks(self) -> List[ContentBlock]:
+        """The content as a list of blocks (a string is one text block; None is no block)."""
+        content = self.content
+        if content is None:
+            return []
+        if isinstance(content, str):
+            return [TextBlock(content)] if content else []
+        return list(content)
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = super().to_dict()
+        if self.content is None and "content" not in out:
+            out["content"] = None
+        return out
+
+
+@dataclass
+class Tool(_Data):
+    """A function the model may call. ``parameters`` is a JSON schema object."""
+
+    name: str = ""
+    description: Optional[str] = None
+    parameters: Optional[Dict[str, Any]] = None
+    type: str = "function"
+
+    @classmethod
+    def function(
+        cls, name: str, description: Optional[str] = None, parameters: Optional[Mapping[str, Any]] = None
+    ) -> "Tool":
+        """``Tool.function("get_weather", "Weather for a city", {"type": "object", ...})``."""
+        return cls(name=name, description=description, parameters=dict(parameters) if parameters else None)
+
+    def schema(self) -> Dict[str, Any]:
+        """The parameters schema (an empty object schema when none was given)."""
+        return self.parameters if self.parameters is not None else {"type": "object", "properties": {}}
+
+    def to_dict(self) -> Dict[str, Any]:
+        fn: Dict[str, Any] = {"name": self.name}
+        if self.description is not None:
+            fn["description"] = self.description
+        fn["parameters"] = self.schema()
+        return {"type": self.type, "function": fn}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Tool":
+        fn = data.get("function") if isinstance(data.get("function"), Mapping) else data
+        assert isinstance(fn, Mapping)
+        return cls(name=str(fn.get("name", "")), description=fn.get("description"), parameters=fn.get("parameters"))
+
+
+class ToolChoice:
+    """Values for ``ChatRequest.tool_choice``: a mode string, or ``ToolChoice.function(name)``."""
+
+    AUTO = "auto"
+    NONE = "none"
+    REQUIRED = "required"
+
+    @staticmethod
+    def function(name: str) -> Dict[str, Any]:
+        """Force a call of the function ``name``."""
+        return {"type": "function", "function": {"name": name}}
+
+
+class ResponseFormat:
+    """Values for ``ChatRequest.response_format`` (OpenAI's shape; other protocols translate it)."""
+
+    @staticmethod
+    def text() -> Dict[str, Any]:
+        return {"type": "text"}
+
+    @staticmethod
+    def json_object() -> Dict[str, Any]:
+        """Any JSON object."""
+        return {"type": "json_object"}
+
+    @staticmethod
+    def json_schema(name: str, schema: Mapping[str, Any], strict: bool = True) -> Dict[str, Any]:
+        """JSON that follows ``schema``."""
+        return {"type": "json_schema", "json_schema": {"name": name, "schema": dict(schema), "strict": strict}}
+
+
+@dataclass
+class ChatRequest(_Data):
+    """What to ask. Only ``model`` and ``messages`` are needed; every other field is left out when None.
+
+    Reasoning switches: ``enable_thinking`` (on/off where the service has a switch), ``reasoning_effort``
+    (``"low"``/``"medium"``/``"high"``, OpenAI o-series and compatible), ``thinking_budget`` (tokens, Anthropic
+    and Gemini). ``extra_body`` is merged into the JSON body last, for anything a service takes that is not
+    modelled here.
+    """
+
+    model: str = ""
+    messages: List[Message] = field(default_factory=list)
+    temperature: Optional[float] = None
+    top_p: Optional[float] = None
+    max_tokens: Optional[int] = None
+    stream: Optional[bool] = None
+    stop: Optional[Union[str, List[str]]] = None
+    presence_penalty: Optional[float] = None
+    frequency_penalty: Optional[float] = None
+    seed: Optional[int] = None
+    user: Optional[str] = None
+    tools: Optional[List[Tool]] = None
+    tool_choice: Optional[Union[str, Dict[str, Any]]] = None
+    response_format: Optional[Dict[str, Any]] = None
+    enable_thinking: Optional[bool] = None
+    reasoning_effort: Optional[str] = None
+    thinking_budget: Optional[int] = None
+    extra_body: Optional[Dict[str, Any]] = None
+
+    _nested: ClassVar[Dict[str, Type[_Data]]] = {"messages": Message, "tools": Tool}
+
+    def stop_list(self) -> Optional[List[str]]:
+        """``stop`` as a list (a single string becomes a one-item list)."""
+        if self.stop is None:
+            return None
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop)
+
+    def thinking_wanted(self) -> bool:
+        """True when the caller asked for reasoning by any of the switches."""
+        return bool(self.enable_thinking or self.thinking_budget or self.reasoning_effort)
+
+
+@dataclass
+class Usage(_Data):
+    """Token counts, as the service reported them.
+
+    ``reasoning_tokens`` (part of completion_tokens), ``cached_tokens`` (prompt tokens read from cache) and
+    ``cache_creation_tokens`` (prompt tokens written to cache) are None when the service did not say.
+    """
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    reasoning_tokens: Optional[int] = None
+    cached_tokens: Optional[int] = None
+    cache_creation_tokens: Optional[int] = None
+
+
+_FINISH_REASONS: Dict[str, str] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+    # Anthropic
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+    "pause_turn": "stop",
+    # Gemini
+    "finish_reason_unspecified": "stop",
+    "safety": "content_filter",
+    "recitation": "content_filter",
+    "blocklist": "content_filter",
+    "prohibited_content": "content_filter",
+    "spii": "content_filter",
+    "image_safety": "content_filter",
+    "language": "content_filter",
+    "malformed_function_call": "stop",
+    "other": "stop",
+    # Ollama
+    "load": "stop",
+    "unload": "stop",
+}
+
+
+def normalize_finish_reason(raw: Any) -> Optional[str]:
+    """The service's finish reason in OpenAI's words (``stop``, ``length``, ``tool_calls``,
+    ``content_filter``); ``None``, ``""`` and ``"null"`` are None; an unknown word is kept lower-cased."""
+    if raw is None or raw == "" or raw == "null":
+        return None
+    text = str(raw)
+    return _FINISH_REASONS.get(text.lower(), text.lower())
+
+
+@dataclass
+class Choice(_Data):
+    """One answer of a ``ChatResponse``. ``finish_reason`` is normalized, ``finish_reason_raw`` is the service's word."""
+
+    index: int = 0
+    message: Message = field(default_factory=lambda: Message(role=Role.ASSISTANT))
+    finish_reason: Optional[str] = None
+    finish_reason_raw: Optional[str] = None
+    logprobs: Optional[Any] = None
+
+    _nested: ClassVar[Dict[str, Type[_Data]]] = {"message": Message}
+
+
+@dataclass
+class ChatResponse(_Data):
+    """A whole answer.
+
+    ``content`` is the first choice's text, ``reasoning_content`` its reasoning (never mixed into
+    ``content``), ``usage`` is None when the service reported none.
+    """
+
+    id: str = ""
+    object: str = "chat.completion"
+    created: int = 0
+    model: str = ""
+    choices: List[Choice] = field(default_factory=list)
+    content: str = ""
+    reasoning_content: Optional[str] = None
+    usage: Optional[Usage] = None
+    system_fingerprint: Optional[str] = None
+    raw: Any = field(default=None, repr=False, compare=False)
+
+    _nested: ClassVar[Dict[str, Type[_Data]]] = {"choices": Choice, "usage": Usage}
+
+    def get_content(self) -> Optional[str]:
+        """The text, or None when there is none."""
+        return self.content or None
+
+    @property
+    def message(self) -> Message:
+        """The first choice's message (an empty assistant message when there is no choice)."""
+        return self.choices[0].message if self.choices else Message(role=Role.ASSISTANT)
+
+    @property
+    def tool_calls(self) -> List[ToolCall]:
+        """The first choice's tool calls (empty when none)."""
+        return list(self.message.tool_calls or [])
+
+    @property
+    def finish_reason(self) -> Optional[str]:
+        return self.choices[0].finish_reason if self.choices else None
+
+    def has_tool_calls(self) -> bool:
+        return bool(self.tool_calls)
+
+    def to_message(self) -> Message:
+        """The assistant turn to append to the conversation (keeps tool calls and signed thinking)."""
+        m = self.message
+        content: Optional[str] = m.text_content() or None
+        return Message(
+            role=Role.ASSISTANT,
+            content=content,
+            tool_calls=m.tool_calls,
+            reasoning_content=m.reasoning_content,
+            thinking_blocks=m.thinking_blocks,
+        )
+
+
+@dataclass
+class Delta(_Data):
+    """What one stream chunk adds: text, reasoning, or pieces of tool calls."""
+
+    role: Optional[str] = None
+    content: Optional[str] = None
+    reasoning_content: Optional[str] = None
+    tool_calls: Optional[List[ToolCall]] = None
+    thinking_signature: Optional[str] = None
+
+    _nested: ClassVar[Dict[str, Type[_Data]]] = {"tool_calls": ToolCall}
+
+
+@dataclass
+class StreamingChoice(_Data):
+    """One choice in a stream chunk."""
+
+    index: int = 0
+    delta: Delta = field(default_factory=Delta)
+    finish_reason: Optional[str] = None
+    finish_reason_raw: Optional[str] = None
+    logprobs: Optional[Any] = None
+
+    _nested: ClassVar[Dict[str, Type[_Data]]] = {"delta": Delta}
+
+
+@dataclass
+class StreamingResponse(_Data):
+    """One chunk of a stream; the same type for every provider.
+
+    ``content`` is this chunk's text of the first choice ("" when none; ``get_content()`` gives None then),
+    ``reasoning_content`` its reasoning (never part of ``content``), ``usage`` is set on the chunk that
+    carries the final token counts.
+    """
+
+    id: str = ""
+    object: str = "chat.completion.chunk"
+    created: int = 0
+    model: str = ""
+    choices: List[StreamingChoice] = field(default_factory=list)
+    content: str = ""
+    reasoning_content: Optional[str] = None
+    usage: Optional[Usage] = None
+    system_fingerprint: Optional[str] = None
+    raw: Any = field(default=None, repr=False, compare=False)
+
+    _nested: ClassVar[Dict[str, Type[_Data]]] = {"choices": StreamingChoice, "usage": Usage}
+
+    def get_content(self) -> Optional[str]:
+        """This chunk's text, or None when it carries none."""
+        return self.content or None
+
+    @property
+    def finish_reason(self) -> Optional[str]:
+        """The first finish reason among the choices, or None."""
+        for c in self.choices:
+            if c.finish_reason is not None:
+                return c.finish_reason
+        return None
+
+    @property
+    def tool_calls(self) -> List[ToolCall]:
+        """Tool-call pieces in this chunk (all choices)."""
+        out: List[ToolCall] = []
+        for c in self.choices:
+            if c.delta.tool_calls:
+                out.extend(c.delta.tool_calls)
+        return out
+
+
+@dataclass
+class OllamaMessage(_Data):
+    """The message of an Ollama chat chunk."""
+
+    role: str = "assistant"
+    content: str = ""
+    thinking: Optional[str] = None
+    tool_calls: Optional[List[Dict[str, Any]]] = None
+    images: Optional[List[str]] = None
+
+
+@dataclass
+class OllamaStreamChunk(_Data):
+    """One line of Ollama's ``/api/chat`` stream. Durations are nanoseconds; the final chunk has ``done=True``."""
+
+    model: str = ""
+    created_at: str = ""
+    message: OllamaMessage = field(default_factory=OllamaMessage)
+    done: bool = False
+    done_reason: Optional[str] = None
+    total_duration: Optional[int] = None
+    load_duration: Optional[int] = None
+    prompt_eval_count: Optional[int] = None
+    prompt_eval_duration: Optional[int] = None
+    eval_count: Optional[int] = None
+    eval_duration: Optional[int] = None
+
+    _nested: ClassVar[Dict[str, Type[_Data]]] = {"message": OllamaMessage}
