@@ -313,7 +313,7 @@ def _canonical_headers(headers: Dict[str, str], url_host: str) -> List[Tuple[str
     values: Dict[str, List[str]] = {}
     for name, value in headers.items():
         key = name.strip().lower()
-        if key not in _UNSIGNED_HEADERS:
+        if key not in _UNSIGNED_HEADERS and value is not None:  # requests drops a header set to None
             values.setdefault(key, []).append(" ".join(str(value).split()))
     if "host" not in values:
         values["host"] = [url_host]
