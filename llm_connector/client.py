@@ -5,7 +5,7 @@ protocol-specific lives here.
 """
 
 import os
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Union
 
 import requests
 
@@ -16,6 +16,9 @@ from .protocols import Endpoint, load, loads
 from .stream import ChatStream, Stream
 from .transport import DEFAULT_TIMEOUT, Transport, TimeoutSpec, close_response
 from .types import ChatRequest, ChatResponse, OllamaStreamChunk, StreamingResponse
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .ollama import OllamaClient
 
 __all__ = ["LlmClient"]
 
@@ -237,14 +240,46 @@ class LlmClient:
         return cls("longcat_anthropic", api_key, **options)
 
     @classmethod
+    def anthropic_vertex(cls, project_id: str, region: str, access_token: str, **options: Any) -> "LlmClient":
+        """Claude on Google Vertex AI: ``:rawPredict`` / ``:streamRawPredict`` with an OAuth access token."""
+        if not access_token:
+            raise ConfigurationError("access_token: anthropic_vertex needs an OAuth access token",
+                                     provider="anthropic_vertex")
+        host = "aiplatform.googleapis.com" if region == "global" else "%s-aiplatform.googleapis.com" % region
+        base = "https://%s/v1/projects/%s/locations/%s/publishers/anthropic/models" % (host, project_id, region)
+        return cls("anthropic_vertex", None, base_url=options.pop("base_url", None) or base,
+                   auth=BearerAuth(access_token), **options)
+
+    @classmethod
+    def anthropic_bedrock(cls, region: str, access_key: str, secret_key: str, session_token: Optional[str] = None,
+                          **options: Any) -> "LlmClient":
+        """Claude on AWS Bedrock (``InvokeModel`` / ``InvokeModelWithResponseStream``), signed with SigV4.
+
+        The model is the Bedrock model id, e.g. ``anthropic.claude-3-5-sonnet-20240620-v1:0``.
+        """
+        from .auth import AwsSigV4Auth  # type: ignore[attr-defined]
+
+        if not access_key or not secret_key:
+            raise ConfigurationError("access_key/secret_key: anthropic_bedrock needs AWS credentials",
+                                     provider="anthropic_bedrock")
+        base = "https://bedrock-runtime.%s.amazonaws.com" % region
+        auth = AwsSigV4Auth(access_key, secret_key, region, "bedrock", session_token=session_token)
+        return cls("anthropic_bedrock", None, base_url=options.pop("base_url", None) or base, auth=auth, **options)
+
+    @classmethod
     def google(cls, api_key: str, **options: Any) -> "LlmClient":
         """Google Gemini (the key travels in the ``x-goog-api-key`` header, never in the URL)."""
         return cls("google", api_key, **options)
 
     @classmethod
-    def ollama(cls, base_url: Optional[str] = None, **options: Any) -> "LlmClient":
-        """Ollama at ``base_url`` (default ``$OLLAMA_HOST`` or ``http://localhost:11434``)."""
-        return cls("ollama", None, base_url=base_url or os.environ.get("OLLAMA_HOST") or None, **options)
+    def ollama(cls, base_url: Optional[str] = None, **options: Any) -> "OllamaClient":
+        """Ollama at ``base_url`` (default ``$OLLAMA_HOST`` or ``http://localhost:11434``).
+
+        The returned ``OllamaClient`` also manages local models (list, show, pull, copy, delete).
+        """
+        from .ollama import OllamaClient
+
+        return OllamaClient("ollama", None, base_url=base_url or os.environ.get("OLLAMA_HOST") or None, **options)
 
     @classmethod
     def mock(cls, reply: Any = None, **options: Any) -> "LlmClient":
@@ -271,6 +306,8 @@ class LlmClient:
                 raise ConfigurationError("from_env: no provider key found in the environment")
         if name == "mock":
             return cls.mock(**options)
+        if name == "ollama":
+            return cls.ollama(**options)
         preset = get_preset(name)
         key = next((os.environ[v] for v in preset.env if os.environ.get(v)), None)
         if preset.key_required and not key:

@@ -24,8 +24,69 @@ __all__ = ["Stream", "ChatStream", "StreamAccumulator"]
 T = TypeVar("T")
 
 
+class _Closer:
+    """Closes a stream's connection once. Shared by the stream object and its generator, so that neither
+    holds the other in a cycle: the socket is freed as soon as the last of them is gone."""
+
+    __slots__ = ("closed", "lock", "on_close", "chunks", "count", "__weakref__")
+
+    def __init__(self, chunks: Iterator[Any], on_close: Optional[Callable[[], None]]) -> None:
+        self.closed = False
+        self.lock = threading.Lock()
+        self.on_close = on_close
+        self.chunks = chunks
+        self.count = 0
+
+    def close(self) -> None:
+        with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+        if self.on_close is not None:
+            try:
+                self.on_close()
+            except Exception:  # noqa: BLE001 - closing must never raise
+                pass
+        close = getattr(self.chunks, "close", None)
+        if close is not None:
+            try:
+                close()
+            except ValueError:  # the generator is running in another thread; the closed socket ends it
+                pass
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - never raise from a finalizer
+            pass
+
+
+def _iterate(closer: _Closer) -> Iterator[Any]:
+    """Yield the chunks, and close the connection on every way out (a module-level generator, so that the
+    stream object is not kept alive by it)."""
+    count = 0
+    try:
+        for chunk in closer.chunks:
+            count += 1
+            yield chunk
+    except LlmConnectorError as exc:
+        if closer.closed:  # closed from another thread while a read was waiting: a quiet end
+            return
+        if isinstance(exc, IncompleteStreamError):
+            exc.chunks_received = count
+            exc.message = "%s (after %d chunks)" % (exc.message, count)
+            exc.args = (exc.message,)
+        raise
+    finally:
+        closer.count = count
+        closer.close()
+
+
 class Stream(Generic[T]):
     """An iterator of chunks that owns its connection.
+
+    Leaving a ``for`` loop over it (normal end, ``break``, an exception) closes the connection; so do
+    ``close()`` (also from another thread), ``with``, and dropping the last reference. A stream is read once.
 
     >>> from llm_connector import LlmClient, ChatRequest, Message
     >>> client = LlmClient.mock(reply="Hello there")
@@ -44,14 +105,10 @@ class Stream(Generic[T]):
     ) -> None:
         """``chunks``: the decoded chunks; ``response``: what ``.response`` shows; ``on_close``: frees the
         connection (called once)."""
-        self._chunks = chunks
+        self._closer = _Closer(chunks, on_close)
         self._response = response
-        self._on_close = on_close
-        self._closed = False
         self._started = False
         self._iterator: Optional[Iterator[T]] = None
-        self._lock = threading.Lock()
-        self.chunks_received = 0
 
     @property
     def response(self) -> Any:
@@ -71,57 +128,34 @@ class Stream(Generic[T]):
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._closer.closed
+
+    @property
+    def chunks_received(self) -> int:
+        """How many chunks the finished loop delivered."""
+        return self._closer.count
 
     def __iter__(self) -> Iterator[T]:
-        if self._iterator is None:
-            self._iterator = self._run()
-        return self._iterator
+        if self._iterator is not None:
+            return self._iterator
+        return self._start()
 
     def __next__(self) -> T:
-        return next(self.__iter__())
+        if self._iterator is None:
+            self._iterator = self._start()
+        return next(self._iterator)
 
-    def _run(self) -> Iterator[T]:
-        if self._closed:
+    def _start(self) -> Iterator[T]:
+        if self._closer.closed:
             raise RuntimeError("this stream is closed; start a new chat_stream() call")
         if self._started:
             raise RuntimeError("this stream is already being read")
         self._started = True
-        count = 0
-        try:
-            for chunk in self._chunks:
-                count += 1
-                yield chunk
-        except LlmConnectorError as exc:
-            if self._closed:  # closed from another thread while a read was waiting: a quiet end
-                return
-            if not isinstance(exc, IncompleteStreamError):
-                raise
-            exc.chunks_received = count
-            exc.message = "%s (after %d chunks)" % (exc.message, count)
-            exc.args = (exc.message,)
-            raise
-        finally:
-            self.chunks_received = count
-            self.close()
+        return _iterate(self._closer)
 
     def close(self) -> None:
         """Close the connection. Safe to call more than once, and from another thread."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        if self._on_close is not None:
-            try:
-                self._on_close()
-            except Exception:  # noqa: BLE001 - closing must never raise
-                pass
-        close = getattr(self._chunks, "close", None)
-        if close is not None:
-            try:
-                close()
-            except ValueError:  # the generator is running in another thread; the closed socket ends it
-                pass
+        self._closer.close()
 
     def __enter__(self) -> "Stream[T]":
         return self
@@ -129,15 +163,8 @@ class Stream(Generic[T]):
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - never raise from a finalizer
-            pass
-
     def __repr__(self) -> str:
-        return "<%s %s, %d chunks read>" % (type(self).__name__, "closed" if self._closed else "open",
-                                             self.chunks_received)
+        return "<%s %s>" % (type(self).__name__, "closed" if self.closed else "open")
 
 
 class ChatStream(Stream[StreamingResponse]):
