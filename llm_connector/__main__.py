@@ -49,7 +49,7 @@ def _client(args: argparse.Namespace, err: TextIO) -> LlmClient:
             err.write("llm-connector: no provider key in the environment; using the offline mock provider\n")
             name = "mock"
         else:
-            err.write("llm-connector: using %s (found its key in the environment)\n" % name)
+            err.write(f"llm-connector: using {name} (found its key in the environment)\n")
     options: Any = {}
     if args.base_url:
         options["base_url"] = args.base_url
@@ -77,7 +77,8 @@ def run(argv: Optional[List[str]] = None, stdout: TextIO = sys.stdout, stderr: T
     if args.list_providers:
         for name in LlmClient.supported_providers():
             preset = PRESETS.get(name)
-            stdout.write("%-26s %s\n" % (name, preset.description if preset else "offline mock provider"))
+            description = preset.description if preset else "offline mock provider"
+            stdout.write(f"{name:<26} {description}\n")
         return 0
     try:
         client = _client(args, stderr)
@@ -98,7 +99,7 @@ def run(argv: Optional[List[str]] = None, stdout: TextIO = sys.stdout, stderr: T
         return 0
     except LlmConnectorError as exc:
         stdout.flush()
-        stderr.write("llm-connector: error: %s\n" % exc)
+        stderr.write(f"llm-connector: error: {exc}\n")
         return 1
     except KeyboardInterrupt:
         stderr.write("\n")

@@ -14,7 +14,7 @@ from .errors import ConfigurationError, UnsupportedOperationError
 from .presets import PRESETS, Preset, get_preset
 from .protocols import Endpoint, load, loads
 from .stream import ChatStream, Stream
-from .transport import DEFAULT_TIMEOUT, Transport, TimeoutSpec, close_response
+from .transport import DEFAULT_TIMEOUT, TimeoutSpec, Transport, close_response
 from .types import ChatRequest, ChatResponse, OllamaStreamChunk, StreamingResponse
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,7 +33,7 @@ def _auth_for(style: str, key: Optional[str]) -> Auth:
 
 def _check_request(request: ChatRequest) -> None:
     if not isinstance(request, ChatRequest):
-        raise ConfigurationError("request: expected a ChatRequest, got %s" % type(request).__name__)
+        raise ConfigurationError(f"request: expected a ChatRequest, got {type(request).__name__}")
     if not request.model:
         raise ConfigurationError("ChatRequest.model: no model given")
     if not request.messages:
@@ -88,7 +88,7 @@ class _HttpBackend:
         protocol = self.protocol
         encode = getattr(protocol, "encode_models", None)
         if encode is None:
-            raise UnsupportedOperationError("%s does not offer a model list" % endpoint.provider,
+            raise UnsupportedOperationError(f"{endpoint.provider} does not offer a model list",
                                             provider=endpoint.provider)
         http = encode(endpoint)
         http.headers.update(endpoint.headers)
@@ -144,11 +144,11 @@ class LlmClient:
         preset = get_preset(provider)
         base = base_url or preset.base_url
         if not base:
-            raise ConfigurationError("base_url: provider %r needs a base_url" % provider, provider=provider)
+            raise ConfigurationError(f"base_url: provider {provider!r} needs a base_url", provider=provider)
         if auth is None:
             if preset.key_required and not api_key:
-                hint = " (or set %s)" % preset.env[0] if preset.env else ""
-                raise ConfigurationError("api_key: provider %r needs an API key%s" % (provider, hint),
+                hint = f" (or set {preset.env[0]})" if preset.env else ""
+                raise ConfigurationError(f"api_key: provider {provider!r} needs an API key{hint}",
                                          provider=provider)
             auth = _auth_for(preset.auth, api_key)
         normalize = getattr(_protocol_or_none(preset.protocol), "normalize_base_url", None)
@@ -183,7 +183,7 @@ class LlmClient:
                      **options: Any) -> "LlmClient":
         """Azure OpenAI: ``{endpoint}/openai/deployments/{deployment}``, ``api-version`` query, ``api-key``
         header."""
-        base = "%s/openai/deployments/%s" % (endpoint.rstrip("/"), deployment)
+        base = "{}/openai/deployments/{}".format(endpoint.rstrip("/"), deployment)
         extra = dict(options.pop("options", None) or {})
         extra["api_version"] = api_version
         return cls("azure_openai", api_key, base_url=options.pop("base_url", None) or base, options=extra, **options)
@@ -245,8 +245,8 @@ class LlmClient:
         if not access_token:
             raise ConfigurationError("access_token: anthropic_vertex needs an OAuth access token",
                                      provider="anthropic_vertex")
-        host = "aiplatform.googleapis.com" if region == "global" else "%s-aiplatform.googleapis.com" % region
-        base = "https://%s/v1/projects/%s/locations/%s/publishers/anthropic/models" % (host, project_id, region)
+        host = "aiplatform.googleapis.com" if region == "global" else f"{region}-aiplatform.googleapis.com"
+        base = f"https://{host}/v1/projects/{project_id}/locations/{region}/publishers/anthropic/models"
         return cls("anthropic_vertex", None, base_url=options.pop("base_url", None) or base,
                    auth=BearerAuth(access_token), **options)
 
@@ -257,12 +257,12 @@ class LlmClient:
 
         The model is the Bedrock model id, e.g. ``anthropic.claude-3-5-sonnet-20240620-v1:0``.
         """
-        from .auth import AwsSigV4Auth  # type: ignore[attr-defined]
+        from .auth import AwsSigV4Auth
 
         if not access_key or not secret_key:
             raise ConfigurationError("access_key/secret_key: anthropic_bedrock needs AWS credentials",
                                      provider="anthropic_bedrock")
-        base = "https://bedrock-runtime.%s.amazonaws.com" % region
+        base = f"https://bedrock-runtime.{region}.amazonaws.com"
         auth = AwsSigV4Auth(access_key, secret_key, region, "bedrock", session_token=session_token)
         return cls("anthropic_bedrock", None, base_url=options.pop("base_url", None) or base, auth=auth, **options)
 
@@ -312,7 +312,7 @@ class LlmClient:
         key = next((os.environ[v] for v in preset.env if os.environ.get(v)), None)
         if preset.key_required and not key:
             raise ConfigurationError(
-                "from_env: %s needs %s in the environment" % (name, " or ".join(preset.env)), provider=name
+                "from_env: {} needs {} in the environment".format(name, " or ".join(preset.env)), provider=name
             )
         if "base_url" not in options and preset.base_url_env and os.environ.get(preset.base_url_env):
             options["base_url"] = os.environ[preset.base_url_env]
@@ -410,7 +410,7 @@ class LlmClient:
         self.close()
 
     def __repr__(self) -> str:
-        return "LlmClient(provider=%r)" % self._provider
+        return f"LlmClient(provider={self._provider!r})"
 
 
 def _protocol_or_none(name: str) -> Any:

@@ -56,9 +56,8 @@ ReplySource = Union[None, str, MockReply, LlmConnectorError, Callable[[ChatReque
 def _default_text(request: ChatRequest) -> str:
     last = next((m.text_content() for m in reversed(request.messages) if m.role.value == "user"), "")
     return (
-        "Hello from llm_connector's offline mock provider. You said: \"%s\". "
+        f"Hello from llm_connector's offline mock provider. You said: \"{last}\". "
         "Set OPENAI_API_KEY, ANTHROPIC_API_KEY or GOOGLE_API_KEY (or pick --provider) to talk to a real model."
-        % last
     )
 
 
@@ -110,7 +109,7 @@ class MockProvider:
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return "MockProvider(model=%r, queued=%d, received=%d)" % (self.model, len(self._queue), len(self.requests))
+        return f"MockProvider(model={self.model!r}, queued={len(self._queue)}, received={len(self.requests)})"
 
     def add(self, reply: ReplySource) -> None:
         """Queue a reply (or an error) for the next request."""
@@ -133,7 +132,7 @@ class MockProvider:
     def _chunks(self, request: ChatRequest, reply: MockReply) -> Iterator[StreamingResponse]:
         created = int(time.time())
         model = request.model or self.model
-        ident = "mock-%d" % len(self.requests)
+        ident = f"mock-{len(self.requests)}"
         count = 0
 
         def chunk(delta: Delta, finish: Optional[str] = None, usage: Optional[Usage] = None) -> StreamingResponse:
@@ -161,7 +160,7 @@ class MockProvider:
             self._sleep()
         for i, call in enumerate(reply.tool_calls or ()):
             check()
-            yield chunk(Delta(tool_calls=[ToolCall(call.id or "call_mock_%d" % i, "function",
+            yield chunk(Delta(tool_calls=[ToolCall(call.id or f"call_mock_{i}", "function",
                                                    FunctionCall(call.function.name, call.function.arguments), i)]))
             count += 1
         check()

@@ -40,16 +40,21 @@ PRESETS: Dict[str, Preset] = {
                base_url_env="AZURE_OPENAI_ENDPOINT", description="Azure OpenAI (deployment URL + api-version)"),
         Preset("openai_compatible", "openai", None, (), key_required=False,
                description="any OpenAI-compatible service or gateway"),
-        Preset("deepseek", "openai", "https://api.deepseek.com", ("DEEPSEEK_API_KEY",), default_model="deepseek-chat", description="DeepSeek"),
+        Preset("deepseek", "openai", "https://api.deepseek.com", ("DEEPSEEK_API_KEY",),
+               default_model="deepseek-chat", description="DeepSeek"),
         Preset("moonshot", "openai", "https://api.moonshot.cn/v1", ("MOONSHOT_API_KEY",),
-               options={"send_reasoning": True}, default_model="kimi-k2-0905-preview", description="Moonshot (Kimi)"),
-        Preset("volcengine", "openai", "https://ark.cn-beijing.volces.com/api/v3", ("VOLCENGINE_API_KEY", "ARK_API_KEY"),
-               options={"thinking_style": "thinking_type"}, description="Volcengine Ark (Doubao)"),
-        Preset("xiaomi", "openai", "https://api.xiaomimimo.com/v1", ("XIAOMI_API_KEY",), default_model="mimo-v2-flash", description="Xiaomi MiMo"),
+               options={"send_reasoning": True}, default_model="kimi-k2-0905-preview",
+               description="Moonshot (Kimi)"),
+        Preset("volcengine", "openai", "https://ark.cn-beijing.volces.com/api/v3",
+               ("VOLCENGINE_API_KEY", "ARK_API_KEY"), options={"thinking_style": "thinking_type"},
+               default_model="doubao-seed-1-6-250615", description="Volcengine Ark (Doubao)"),
+        Preset("xiaomi", "openai", "https://api.xiaomimimo.com/v1", ("XIAOMI_API_KEY",),
+               default_model="mimo-v2-flash", description="Xiaomi MiMo"),
         Preset("longcat", "openai", "https://api.longcat.chat/openai/v1", ("LONGCAT_API_KEY",),
                default_model="LongCat-Flash-Chat", description="LongCat (OpenAI mode)"),
         Preset("zhipu_openai_compatible", "openai", "https://open.bigmodel.cn/api/paas/v4", ("ZHIPU_API_KEY",),
-               options={"thinking_style": "thinking_type"}, default_model="glm-4.5-flash", description="Zhipu GLM (OpenAI-compatible mode)"),
+               options={"thinking_style": "thinking_type"}, default_model="glm-4.5-flash",
+               description="Zhipu GLM (OpenAI-compatible mode)"),
         Preset("aliyun_compatible", "openai", "https://dashscope.aliyuncs.com/compatible-mode/v1",
                ("DASHSCOPE_API_KEY",), options={"thinking_style": "enable_thinking"},
                default_model="qwen-plus", description="Aliyun DashScope (OpenAI-compatible mode)"),
@@ -62,7 +67,8 @@ PRESETS: Dict[str, Preset] = {
         Preset("anthropic_bedrock", "bedrock", None, (), key_required=False,
                description="Claude on AWS Bedrock (SigV4-signed)"),
         Preset("google", "gemini", "https://generativelanguage.googleapis.com/v1beta",
-               ("GOOGLE_API_KEY", "GEMINI_API_KEY"), auth="x-goog-api-key", default_model="gemini-2.5-flash", description="Google Gemini"),
+               ("GOOGLE_API_KEY", "GEMINI_API_KEY"), auth="x-goog-api-key", default_model="gemini-2.5-flash",
+               description="Google Gemini"),
         Preset("ollama", "ollama", "http://localhost:11434", (), auth="none", key_required=False,
                base_url_env="OLLAMA_HOST", default_model="llama3.2", description="Ollama (local models)"),
     )
@@ -76,6 +82,6 @@ def get_preset(name: str) -> Preset:
         from .errors import ConfigurationError
 
         raise ConfigurationError(
-            "provider: unknown provider %r (known: %s)" % (name, ", ".join(sorted(PRESETS) + ["mock"]))
+            "provider: unknown provider {!r} (known: {})".format(name, ", ".join(sorted(PRESETS) + ["mock"]))
         )
     return preset

@@ -74,7 +74,7 @@ def _iterate(closer: _Closer) -> Iterator[Any]:
             return
         if isinstance(exc, IncompleteStreamError):
             exc.chunks_received = count
-            exc.message = "%s (after %d chunks)" % (exc.message, count)
+            exc.message = f"{exc.message} (after {count} chunks)"
             exc.args = (exc.message,)
         raise
     finally:
@@ -164,7 +164,7 @@ class Stream(Generic[T]):
         self.close()
 
     def __repr__(self) -> str:
-        return "<%s %s>" % (type(self).__name__, "closed" if self.closed else "open")
+        return "<{} {}>".format(type(self).__name__, "closed" if self.closed else "open")
 
 
 class ChatStream(Stream[StreamingResponse]):

@@ -72,7 +72,7 @@ class _Data:
     def _names(cls) -> Tuple[str, ...]:
         names = cls.__dict__.get("_names_cache")
         if names is None:
-            names = tuple(f.name for f in fields(cls) if f.name != "raw")  # type: ignore[arg-type]
+            names = tuple(f.name for f in fields(cls) if f.name != "raw")
             cls._names_cache = names
         return names
 
@@ -101,7 +101,7 @@ class _Data:
     def from_dict(cls: Type[_T], data: Mapping[str, Any]) -> _T:
         """Build from a mapping, ignoring unknown keys; nested objects are built too."""
         if not isinstance(data, Mapping):
-            raise StreamParseError("expected a JSON object for %s, got %s" % (cls.__name__, shorten(data, 200)))
+            raise StreamParseError(f"expected a JSON object for {cls.__name__}, got {shorten(data, 200)}")
         kwargs: Dict[str, Any] = {}
         names = cls._names()
         for key, value in data.items():
@@ -139,7 +139,7 @@ def _role(value: Union[str, Role]) -> Role:
         return Role(str(value).lower())
     except ValueError:
         raise ConfigurationError(
-            "Message.role: unknown role %r (expected one of system, user, assistant, tool)" % (value,)
+            f"Message.role: unknown role {value!r} (expected one of system, user, assistant, tool)"
         ) from None
 
 
@@ -182,7 +182,7 @@ class ImageBlock(_Data):
         """A URL for this image; inline images become a ``data:`` URL."""
         if self.url is not None:
             return self.url
-        return "data:%s;base64,%s" % (self.media_type or "image/png", self.data or "")
+        return "data:{};base64,{}".format(self.media_type or "image/png", self.data or "")
 
 
 ContentBlock = Union[TextBlock, ImageBlock]
@@ -211,7 +211,7 @@ def _block(value: Any) -> ContentBlock:
                 return ImageBlock(url=source.get("url") or value.get("url"))
             if value.get("data") is not None:
                 return ImageBlock(media_type=value.get("media_type"), data=value.get("data"))
-    raise ConfigurationError("Message.content: unsupported content block %s" % shorten(repr(value), 120))
+    raise ConfigurationError(f"Message.content: unsupported content block {shorten(repr(value), 120)}")
 
 
 @dataclass
@@ -263,8 +263,8 @@ class ToolCall(_Data):
             return json.loads(text)
         except ValueError as exc:
             raise StreamParseError(
-                "tool call %r (%s): arguments are not complete JSON (%s): %s"
-                % (self.function.name, self.id, exc, shorten(text, 200)),
+                f"tool call {self.function.name!r} ({self.id}): arguments are not complete JSON ({exc}): "
+                f"{shorten(text, 200)}",
                 body=text,
             ) from None
 
@@ -297,7 +297,7 @@ class Message(_Data):
                 self.content = [_block(b) for b in content]
             else:
                 raise ConfigurationError(
-                    "Message.content: expected a string or a list of blocks, got %s" % type(content).__name__
+                    f"Message.content: expected a string or a list of blocks, got {type(content).__name__}"
                 )
 
     @classmethod
@@ -312,7 +312,7 @@ class Message(_Data):
     @classmethod
     def user(cls, content: Union[str, Sequence[Any]]) -> "Message":
         """A user message; ``content`` may be a list of blocks (text and images)."""
-        return cls(role=Role.USER, content=content if isinstance(content, str) else list(content))
+        return cls(role=Role.USER, content=content if isinstance(content, str) else [_block(b) for b in content])
 
     @classmethod
     def assistant(
@@ -518,7 +518,10 @@ def normalize_finish_reason(raw: Any) -> Optional[str]:
 
 @dataclass
 class Choice(_Data):
-    """One answer of a ``ChatResponse``. ``finish_reason`` is normalized, ``finish_reason_raw`` is the service's word."""
+    """One answer of a ``ChatResponse``.
+
+    ``finish_reason`` is normalized, ``finish_reason_raw`` is the service's word.
+    """
 
     index: int = 0
     message: Message = field(default_factory=lambda: Message(role=Role.ASSISTANT))

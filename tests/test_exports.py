@@ -30,8 +30,9 @@ def test_import_loads_only_stdlib_requests_and_typing_extensions():
     stdlib = getattr(sys, "stdlib_module_names", None)
     allowed = {"llm_connector", "requests", "urllib3", "charset_normalizer", "chardet", "idna", "certifi",
                "typing_extensions", "_cffi_backend", "simplejson", "brotli", "brotlicffi", "socks", "zstandard",
-               "cryptography", "OpenSSL", "_brotli"}
-    foreign = [m for m in out if m not in allowed and not (stdlib and m in stdlib) and not m.startswith("_") and not m.endswith("__mypyc")]
+               "cryptography", "OpenSSL", "_brotli", "cython_runtime"}
+    foreign = [m for m in out if m not in allowed and not (stdlib and m in stdlib)
+               and not m.startswith("_") and not m.endswith("__mypyc")]
     if stdlib is None:  # Python < 3.10: no list of stdlib modules; check the obvious heavy ones at least
         foreign = [m for m in foreign if m in {"openai", "anthropic", "httpx", "pydantic", "aiohttp", "numpy"}]
     assert foreign == []

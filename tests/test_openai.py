@@ -16,7 +16,6 @@ from llm_connector import (
     NotFoundError,
     RateLimitError,
     ResponseFormat,
-    Role,
     StreamAccumulator,
     StreamParseError,
     TextBlock,

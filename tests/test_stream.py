@@ -9,13 +9,13 @@ from helpers import chunk, sse
 from llm_connector import (
     ChatRequest,
     Delta,
+    FunctionCall,
     LlmClient,
     Message,
     StreamAccumulator,
     StreamingChoice,
     StreamingResponse,
     ToolCall,
-    FunctionCall,
     Usage,
 )
 from llm_connector.testing import Pause, Reply

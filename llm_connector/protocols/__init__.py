@@ -44,7 +44,7 @@ class Endpoint:
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
-        return "Endpoint(provider=%r, base_url=%r)" % (self.provider, self.base_url)
+        return f"Endpoint(provider={self.provider!r}, base_url={self.base_url!r})"
 
     def option(self, name: str, default: Any = None) -> Any:
         return self.options.get(name, default)
@@ -69,7 +69,7 @@ def json_body(obj: Any) -> bytes:
     except (TypeError, ValueError) as exc:
         from ..errors import ConfigurationError
 
-        raise ConfigurationError("request body is not JSON-serializable: %s" % exc) from None
+        raise ConfigurationError(f"request body is not JSON-serializable: {exc}") from None
 
 
 def loads(text: str, provider: str, what: str = "stream line") -> Any:
@@ -78,7 +78,7 @@ def loads(text: str, provider: str, what: str = "stream line") -> Any:
         return _loads(text)
     except ValueError as exc:
         raise StreamParseError(
-            "%s sent a %s that is not valid JSON (%s): %s" % (provider, what, exc, shorten(text, 200)),
+            f"{provider} sent a {what} that is not valid JSON ({exc}): {shorten(text, 200)}",
             provider=provider,
             body=text,
         ) from None
