@@ -208,7 +208,8 @@ class StreamAccumulator:
         self.usage: Optional[Usage] = None
         self._text: Dict[int, List[str]] = {}
         self._reasoning: Dict[int, List[str]] = {}
-        self._signature: Dict[int, List[str]] = {}
+        self._blocks: Dict[int, List[Dict[str, Any]]] = {}
+        self._unsigned: Dict[int, List[str]] = {}
         self._finish: Dict[int, Tuple[Optional[str], Optional[str]]] = {}
         self._tools: Dict[int, Dict[int, _ToolCallParts]] = {}
 
@@ -231,8 +232,14 @@ class StreamAccumulator:
                 self._text.setdefault(i, []).append(delta.content)
             if delta.reasoning_content:
                 self._reasoning.setdefault(i, []).append(delta.reasoning_content)
+                self._unsigned.setdefault(i, []).append(delta.reasoning_content)
             if delta.thinking_signature:
-                self._signature.setdefault(i, []).append(delta.thinking_signature)
+                # A signature closes one thinking block: the reasoning since the previous one.
+                thought = "".join(self._unsigned.pop(i, ()))
+                self._blocks.setdefault(i, []).append(
+                    {"type": "thinking", "thinking": thought, "signature": delta.thinking_signature})
+            if delta.thinking_block:
+                self._blocks.setdefault(i, []).append(dict(delta.thinking_block))
             if delta.tool_calls:
                 calls = self._tools.setdefault(i, {})
                 for piece in delta.tool_calls:
@@ -269,10 +276,7 @@ class StreamAccumulator:
                 ToolCall(p.id, p.type, FunctionCall(p.name, "".join(p.arguments)), n, p.thought_signature)
                 for n, p in sorted(self._tools.get(i, {}).items())
             ]
-            thinking_blocks = None
-            if i in self._signature:
-                thinking_blocks = [{"type": "thinking", "thinking": reasoning or "",
-                                    "signature": "".join(self._signature[i])}]
+            thinking_blocks = self._blocks.get(i) or None
             reason, raw = self._finish.get(i, (None, None))
             choices.append(Choice(
                 index=i,

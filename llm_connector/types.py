@@ -589,13 +589,18 @@ class ChatResponse(_Data):
 
 @dataclass
 class Delta(_Data):
-    """What one stream chunk adds: text, reasoning, or pieces of tool calls."""
+    """What one stream chunk adds: text, reasoning, or pieces of tool calls.
+
+    ``thinking_signature`` (Anthropic) signs the reasoning since the previous signature; ``thinking_block`` is a
+    whole block to replay as is (Anthropic ``redacted_thinking``).
+    """
 
     role: Optional[str] = None
     content: Optional[str] = None
     reasoning_content: Optional[str] = None
     tool_calls: Optional[List[ToolCall]] = None
     thinking_signature: Optional[str] = None
+    thinking_block: Optional[Dict[str, Any]] = None
 
     _nested: ClassVar[Dict[str, Type[_Data]]] = {"tool_calls": ToolCall}
 

@@ -346,3 +346,27 @@ def test_a_streamed_thinking_tool_round_trip_sends_the_signed_thinking_back_befo
             {"type": "tool_use", "id": "toolu_5", "name": "get_weather", "input": {"city": "Lima"}}]},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_5", "content": "25C"}]},
     ]
+
+
+def test_streamed_redacted_thinking_is_kept_for_replay_by_collect(server):
+    from llm_connector import ChatRequest, LlmClient, Message
+    from llm_connector.testing import Reply
+
+    server.add(Reply.sse(
+        ("message_start", {"type": "message_start", "message": {"id": "msg_r", "model": "claude", "usage":
+                                                                {"input_tokens": 1, "output_tokens": 0}}}),
+        ("content_block_start", {"type": "content_block_start", "index": 0,
+                                 "content_block": {"type": "redacted_thinking", "data": "ENCRYPTED"}}),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("content_block_start", {"type": "content_block_start", "index": 1,
+                                 "content_block": {"type": "text", "text": ""}}),
+        ("content_block_delta", {"type": "content_block_delta", "index": 1,
+                                 "delta": {"type": "text_delta", "text": "ok"}}),
+        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                           "usage": {"output_tokens": 3}}),
+        ("message_stop", {"type": "message_stop"}),
+    ))
+    client = LlmClient.anthropic("k", base_url=server.url, max_retries=0)
+    response = client.chat_stream(ChatRequest(model="claude", messages=[Message.user("hi")])).collect()
+    assert response.content == "ok"
+    assert response.message.thinking_blocks == [{"type": "redacted_thinking", "data": "ENCRYPTED"}]

@@ -129,3 +129,22 @@ def test_cut_off_tool_arguments_are_kept_raw_and_parse_with_a_clear_error():
     with pytest.raises(Exception) as info:
         call.arguments_json()
     assert "not complete JSON" in str(info.value) and "f" in str(info.value)
+
+
+def test_each_signature_closes_its_own_thinking_block_and_redacted_blocks_are_kept_in_order():
+    acc = StreamAccumulator()
+    acc.add(_piece(0, reasoning="first "))
+    acc.add(_piece(0, reasoning="thought"))
+    acc.add(StreamingResponse(choices=[StreamingChoice(0, Delta(thinking_signature="sig1"))]))
+    acc.add(StreamingResponse(choices=[StreamingChoice(0, Delta(thinking_block={"type": "redacted_thinking",
+                                                                                "data": "xyz"}))]))
+    acc.add(_piece(0, reasoning="second"))
+    acc.add(StreamingResponse(choices=[StreamingChoice(0, Delta(thinking_signature="sig2"))]))
+    acc.add(_piece(0, "answer", finish="stop"))
+    message = acc.result().message
+    assert message.reasoning_content == "first thoughtsecond"
+    assert message.thinking_blocks == [
+        {"type": "thinking", "thinking": "first thought", "signature": "sig1"},
+        {"type": "redacted_thinking", "data": "xyz"},
+        {"type": "thinking", "thinking": "second", "signature": "sig2"},
+    ]

@@ -472,7 +472,9 @@ class StreamState:
             return self._chunk(Delta(None, block["text"]), event)
         if kind == "thinking" and block.get("thinking"):
             return self._chunk(Delta(None, None, block["thinking"]), event)
-        return None  # redacted_thinking, server_tool_use, web_search_tool_result, ...
+        if kind == "redacted_thinking":
+            return self._chunk(Delta(thinking_block=dict(block)), event)
+        return None  # server_tool_use, web_search_tool_result, ...
 
     def _block_delta(self, event: Dict[str, Any]) -> Optional[StreamingResponse]:
         delta = event.get("delta") or {}

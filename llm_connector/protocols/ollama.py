@@ -1,0 +1,767 @@
+"""Ollama's native API: ``POST /api/chat`` (an NDJSON stream), the model list, and model management.
+
+Reading and writing Ollama's wire shape both live here:
+
+- ``encode_chat`` / ``decode_response`` / ``decode_stream``: the protocol-module contract (see
+  ``llm_connector.protocols``). ``stream`` is always sent as an explicit ``true``/``false`` (Ollama streams
+  when it is missing or null). The stream is NDJSON, read with ``lines.iter_ndjson``; it ends at the line
+  with ``"done": true``, and a body that ends before that line raises ``IncompleteStreamError``.
+- ``encode_*`` / ``decode_*`` for model management (``/api/tags``, ``/api/show``, ``/api/pull``,
+  ``/api/copy``, ``DELETE /api/delete``, ``/api/ps``, ``/api/version``), used by ``llm_connector.ollama``.
+- ``to_ollama_chunks``: any provider's stream re-expressed as Ollama ``/api/chat`` chunks (behind
+  ``LlmClient.chat_stream_ollama``).
+- ``normalize_base_url``: ``OLLAMA_HOST`` forms (``localhost:11434``, ``0.0.0.0``, ``http://host:port/``) to a
+  base URL.
+
+How a ``ChatRequest`` maps onto ``/api/chat``:
+
+- ``temperature``, ``top_p``, ``seed``, ``presence_penalty``, ``frequency_penalty``, ``stop`` and
+  ``max_tokens`` (as ``num_predict``) go into ``options``;
+- ``response_format``: ``json_object`` becomes ``"format": "json"``, ``json_schema`` sends its schema as
+  ``format``;
+- ``think``: ``enable_thinking=False`` sends ``false``; ``reasoning_effort`` sends ``"low"``/``"medium"``/
+  ``"high"`` (``"minimal"`` as ``"low"``, ``"none"`` as ``false``); otherwise ``enable_thinking=True`` or a
+  positive ``thinking_budget`` sends ``true`` (Ollama has no budget);
+- images must be inline (base64 or a ``data:`` URL): Ollama takes no image URLs;
+- ``tools`` are sent in OpenAI's shape, which Ollama reads; Ollama has no ``tool_choice``: ``"none"`` leaves
+  the tools out, any other choice is not sent;
+- ``extra_body`` is merged last (its ``options`` mapping is merged into ours key by key), but ``stream`` stays
+  what the call needs.
+"""
+
+import calendar
+import ipaddress
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Type, Union
+from urllib.parse import urlsplit
+
+from ..errors import ConfigurationError, IncompleteStreamError, StreamParseError, shorten
+from ..lines import iter_ndjson
+from ..transport import HttpRequest
+from ..types import (
+    ChatRequest,
+    ChatResponse,
+    Choice,
+    Delta,
+    FunctionCall,
+    ImageBlock,
+    Message,
+    OllamaMessage,
+    OllamaStreamChunk,
+    Role,
+    StreamingChoice,
+    StreamingResponse,
+    ToolCall,
+    Usage,
+    _Data,
+    normalize_finish_reason,
+)
+from . import Endpoint, join_url, json_body, loads, stream_error
+
+__all__ = [
+    "NAME",
+    "DEFAULT_PORT",
+    "OllamaModelDetails",
+    "OllamaModel",
+    "OllamaRunningModel",
+    "OllamaModelInfo",
+    "OllamaProgress",
+    "normalize_base_url",
+    "encode_body",
+    "encode_chat",
+    "decode_response",
+    "decode_stream",
+    "decode_usage",
+    "encode_models",
+    "decode_models",
+    "encode_list_models",
+    "decode_model_list",
+    "encode_show",
+    "decode_model_info",
+    "encode_pull",
+    "decode_progress",
+    "encode_copy",
+    "encode_delete",
+    "encode_running_models",
+    "decode_running_models",
+    "encode_version",
+    "decode_version",
+    "to_ollama_chunks",
+]
+
+NAME = "ollama"
+
+#: The port Ollama listens on when ``OLLAMA_HOST`` names none.
+DEFAULT_PORT = 11434
+
+_JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+_NDJSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/x-ndjson"}
+
+# -- base URL ---------------------------------------------------------------------------------------------
+
+# A server told to listen everywhere is reached on this machine's loopback address.
+_WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1"}
+
+
+def normalize_base_url(url: str) -> str:
+    """The base URL for an ``OLLAMA_HOST``-style value, as Ollama's own client reads that variable.
+
+    Without a scheme, ``http://`` and, when no port is given, port 11434 are added; with ``http://`` or
+    ``https://`` the URL's own (default) port stands. A wildcard listen address (``0.0.0.0``, ``::``) becomes
+    the loopback address; a path is kept (a reverse proxy); the trailing slash is dropped.
+
+    >>> normalize_base_url("localhost:11434"), normalize_base_url("0.0.0.0")
+    ('http://localhost:11434', 'http://127.0.0.1:11434')
+    >>> normalize_base_url("https://ollama.example.com/proxy/"), normalize_base_url(":8080")
+    ('https://ollama.example.com/proxy', 'http://127.0.0.1:8080')
+    """
+    text = url.strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "http", text
+    scheme = scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ConfigurationError(f"base_url: Ollama is reached over http:// or https://, not {shorten(url, 80)!r}",
+                                 provider=NAME)
+    hostport, _, path = rest.partition("/")
+    host, port = _host_and_port(hostport, url)
+    host = _WILDCARD_HOSTS.get(host, host or "127.0.0.1")
+    if port is None and not sep:
+        port = DEFAULT_PORT
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port is not None else "")
+    path = path.rstrip("/")
+    return f"{scheme}://{netloc}" + ("/" + path if path else "")
+
+
+def _host_and_port(hostport: str, original: str) -> Tuple[str, Optional[int]]:
+    try:  # a bare address, also IPv6 without brackets ("::1")
+        return (str(ipaddress.ip_address(hostport.strip("[]"))), None)
+    except ValueError:
+        pass
+    try:
+        parts = urlsplit("//" + hostport)
+        return (parts.hostname or "", parts.port)
+    except ValueError:
+        raise ConfigurationError(f"base_url: cannot read a host and port in {shorten(original, 80)!r}",
+                                 provider=NAME) from None
+
+
+# -- request ----------------------------------------------------------------------------------------------
+
+# ChatRequest field -> Ollama option name.
+_OPTIONS: Tuple[Tuple[str, str], ...] = (
+    ("temperature", "temperature"),
+    ("top_p", "top_p"),
+    ("max_tokens", "num_predict"),
+    ("seed", "seed"),
+    ("presence_penalty", "presence_penalty"),
+    ("frequency_penalty", "frequency_penalty"),
+)
+
+# reasoning_effort -> Ollama's think value (gpt-oss takes the levels, other thinking models a bool).
+_EFFORTS: Dict[str, Union[bool, str]] = {"low": "low", "medium": "medium", "high": "high", "minimal": "low",
+                                         "none": False}
+
+
+def _options(request: ChatRequest) -> Dict[str, Any]:
+    options: Dict[str, Any] = {}
+    for ours, theirs in _OPTIONS:
+        value = getattr(request, ours)
+        if value is not None:
+            options[theirs] = value
+    stop = request.stop_list()
+    if stop:
+        options["stop"] = stop
+    return options
+
+
+def _format(response_format: Optional[Mapping[str, Any]]) -> Any:
+    """Ollama's ``format`` for an OpenAI-shaped ``response_format`` (None: send none)."""
+    if not response_format:
+        return None
+    kind = response_format.get("type")
+    if kind == "json_object":
+        return "json"
+    if kind == "json_schema":
+        spec = response_format.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, Mapping) else None
+        if not isinstance(schema, Mapping):
+            raise ConfigurationError("ChatRequest.response_format.json_schema.schema: a JSON schema object is "
+                                     "needed", provider=NAME)
+        return dict(schema)
+    if kind == "object":  # a bare JSON schema, as Ollama itself takes it
+        return dict(response_format)
+    if kind == "text":
+        return None
+    raise ConfigurationError(f"ChatRequest.response_format: type {kind!r} is not one Ollama can follow "
+                             "(json_object, json_schema, text)", provider=NAME)
+
+
+def _think(request: ChatRequest) -> Union[None, bool, str]:
+    """Ollama's ``think`` value, or None to leave the model's default."""
+    if request.enable_thinking is False:
+        return False
+    effort = request.reasoning_effort
+    if effort:
+        return _EFFORTS.get(effort.lower(), effort)
+    if request.enable_thinking:
+        return True
+    if request.thinking_budget is not None:
+        return request.thinking_budget > 0
+    return None
+
+
+def _images(message: Message, position: int) -> List[str]:
+    content = message.content
+    if content is None or isinstance(content, str):
+        return []
+    images = []
+    for i, block in enumerate(content):
+        if isinstance(block, ImageBlock):
+            inline = block.as_base64()
+            if inline is None:
+                raise ConfigurationError(
+                    f"ChatRequest.messages[{position}].content[{i}]: Ollama takes images as base64 only, not the "
+                    f"URL {shorten(block.url, 80)}; use ImageBlock.from_base64(...) or a data: URL",
+                    provider=NAME,
+                )
+            images.append(inline[1])
+    return images
+
+
+def _arguments_object(call: ToolCall, where: str) -> Any:
+    try:
+        return call.arguments_json()
+    except StreamParseError:
+        raise ConfigurationError(f"{where}.function.arguments: not complete JSON: "
+                                 f"{shorten(call.function.arguments, 120)}", provider=NAME) from None
+
+
+def _wire_tool_calls(message: Message, position: int, names: Dict[str, str]) -> List[Dict[str, Any]]:
+    out = []
+    for i, call in enumerate(message.tool_calls or ()):
+        where = f"ChatRequest.messages[{position}].tool_calls[{i}]"
+        out.append({"function": {"name": call.function.name, "arguments": _arguments_object(call, where)}})
+        if call.id:
+            names[call.id] = call.function.name
+    return out
+
+
+def encode_message(message: Message, position: int, names: Dict[str, str]) -> Dict[str, Any]:
+    """One message in Ollama's shape. ``names`` maps tool-call ids to function names, filled by assistant
+    turns and read by tool results (Ollama matches a result to its call by ``tool_name``)."""
+    out: Dict[str, Any] = {"role": message.role.value, "content": message.text_content()}
+    images = _images(message, position)
+    if images:
+        out["images"] = images
+    if message.role is Role.ASSISTANT:
+        if message.reasoning_content:
+            out["thinking"] = message.reasoning_content
+        if message.tool_calls:
+            out["tool_calls"] = _wire_tool_calls(message, position, names)
+    elif message.role is Role.TOOL:
+        name = message.name or names.get(message.tool_call_id or "")
+        if name:
+            out["tool_name"] = name
+    return out
+
+
+def _merge_extra(body: Dict[str, Any], extra: Mapping[str, Any]) -> None:
+    for key, value in extra.items():
+        if key == "options" and isinstance(value, Mapping) and isinstance(body.get("options"), dict):
+            body["options"].update(value)
+        else:
+            body[key] = value
+
+
+def encode_body(request: ChatRequest, stream: bool) -> Dict[str, Any]:
+    """The JSON body for ``POST /api/chat``."""
+    names: Dict[str, str] = {}
+    body: Dict[str, Any] = {
+        "model": request.model,
+        "messages": [encode_message(m, i, names) for i, m in enumerate(request.messages)],
+    }
+    options = _options(request)
+    if options:
+        body["options"] = options
+    fmt = _format(request.response_format)
+    if fmt is not None:
+        body["format"] = fmt
+    think = _think(request)
+    if think is not None:
+        body["think"] = think
+    if request.tools and request.tool_choice != "none":
+        body["tools"] = [t.to_dict() for t in request.tools]
+    if request.extra_body:
+        _merge_extra(body, request.extra_body)
+    body["stream"] = stream  # always explicit: Ollama streams when it is missing or null
+    return body
+
+
+def encode_chat(request: ChatRequest, endpoint: Endpoint, stream: bool) -> HttpRequest:
+    headers = dict(_NDJSON_HEADERS if stream else _JSON_HEADERS)
+    return HttpRequest("POST", join_url(endpoint.base_url, "api/chat"), headers,
+                       json_body(encode_body(request, stream)), endpoint.auth)
+
+
+# -- response and stream ----------------------------------------------------------------------------------
+
+
+def _created(stamp: Any) -> int:
+    """Epoch seconds of an RFC 3339 time such as ``2023-08-04T08:52:19.385406455-07:00``; 0 when unreadable.
+
+    >>> _created("2024-01-01T00:00:00.123456789Z"), _created("2024-01-01T01:00:00+01:00"), _created("junk")
+    (1704067200, 1704067200, 0)
+    """
+    if not isinstance(stamp, str) or len(stamp) < 19:
+        return 0
+    try:
+        seconds = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return 0
+    zone = stamp[19:].lstrip(".0123456789")
+    if zone in ("", "Z", "z"):
+        return seconds
+    if len(zone) == 6 and zone[0] in "+-" and zone[3] == ":" and (zone[1:3] + zone[4:]).isdigit():
+        offset = int(zone[1:3]) * 3600 + int(zone[4:]) * 60
+        return seconds - offset if zone[0] == "+" else seconds + offset
+    return 0
+
+
+def decode_usage(data: Mapping[str, Any]) -> Optional[Usage]:
+    """Usage from a final chunk's ``prompt_eval_count`` / ``eval_count``; None when it has neither."""
+    prompt = data.get("prompt_eval_count")
+    completion = data.get("eval_count")
+    if prompt is None and completion is None:
+        return None
+    prompt = prompt or 0
+    completion = completion or 0
+    return Usage(prompt, completion, prompt + completion)
+
+
+def _tool_calls(items: Any, start: int) -> List[ToolCall]:
+    """Ollama's complete tool calls as ``ToolCall`` pieces numbered from ``start`` (ids made when absent)."""
+    calls = []
+    n = start
+    for item in items if isinstance(items, list) else ():
+        if not isinstance(item, Mapping):
+            continue
+        fn = item.get("function")
+        fn = fn if isinstance(fn, Mapping) else {}
+        arguments = fn.get("arguments")
+        if arguments is None:
+            arguments = "{}"
+        elif not isinstance(arguments, str):
+            arguments = json_body(arguments).decode("utf-8")
+        calls.append(ToolCall(item.get("id") or f"call_{n}", "function",
+                              FunctionCall(fn.get("name") or "", arguments), n))
+        n += 1
+    return calls
+
+
+def _finish(data: Mapping[str, Any], made_tool_calls: bool) -> Tuple[str, Optional[str]]:
+    """(normalized, raw) finish reason of a ``done`` object; a turn that called tools finishes with tool_calls."""
+    raw = data.get("done_reason") or None
+    reason = normalize_finish_reason(raw) or "stop"
+    if made_tool_calls and reason == "stop":
+        reason = "tool_calls"
+    return reason, raw
+
+
+def _message(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    message = data.get("message")
+    return message if isinstance(message, Mapping) else {}
+
+
+def _object(obj: Any, provider: str) -> Dict[str, Any]:
+    """A parsed line as an object; the typed error when it is Ollama's ``{"error": ...}``."""
+    if not isinstance(obj, dict):
+        raise StreamParseError(f"{provider} sent a line that is not a JSON object", provider=provider,
+                               body=shorten(obj, 200))
+    if obj.get("error"):
+        raise stream_error(obj, provider)
+    return obj
+
+
+def decode_response(data: Any, endpoint: Endpoint) -> ChatResponse:
+    """A whole ``/api/chat`` answer (``stream: false``)."""
+    obj = _object(data, endpoint.provider)
+    message = _message(obj)
+    text = message.get("content") or ""
+    thinking = message.get("thinking") or None
+    calls = _tool_calls(message.get("tool_calls"), 0)
+    reason, raw = _finish(obj, bool(calls))
+    choice = Choice(0, Message(Role.ASSISTANT, text, None, calls or None, None, thinking), reason, raw)
+    return ChatResponse("", "chat.completion", _created(obj.get("created_at")), obj.get("model") or "", [choice],
+                        text, thinking, decode_usage(obj), None, obj)
+
+
+def _decode_line(obj: Dict[str, Any], created: int, calls_before: int) -> StreamingResponse:
+    message = _message(obj)
+    text = message.get("content") or ""
+    thinking = message.get("thinking") or None
+    items = message.get("tool_calls")
+    calls = _tool_calls(items, calls_before) if items else None
+    reason = raw = None
+    usage = None
+    if obj.get("done") is True:
+        reason, raw = _finish(obj, bool(calls_before or calls))
+        usage = decode_usage(obj)
+    delta = Delta(message.get("role"), text or None, thinking, calls or None)
+    return StreamingResponse("", "chat.completion.chunk", created, obj.get("model") or "",
+                             [StreamingChoice(0, delta, reason, raw)], text, thinking, usage, None, obj)
+
+
+def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[StreamingResponse]:
+    """The NDJSON stream of ``/api/chat`` as chunks, up to and including the ``"done": true`` line.
+
+    Tool calls arrive whole; each becomes one piece with a running ``index`` (and an id ``call_<n>`` when Ollama
+    gives none). The final chunk carries the finish reason and, when Ollama counted tokens, the usage.
+    """
+    provider = endpoint.provider
+    created = -1
+    calls = 0
+    for line in iter_ndjson(chunks):
+        obj = _object(loads(line, provider), provider)
+        if created < 0:
+            created = _created(obj.get("created_at"))
+        chunk = _decode_line(obj, created, calls)
+        pieces = chunk.choices[0].delta.tool_calls
+        if pieces:
+            calls += len(pieces)
+        yield chunk
+        if obj.get("done") is True:
+            return
+    raise IncompleteStreamError(f'{provider}: the stream ended without its "done": true line', provider=provider)
+
+
+# -- model management -------------------------------------------------------------------------------------
+
+
+@dataclass
+class OllamaModelDetails(_Data):
+    """What a model is, as ``/api/tags``, ``/api/show`` and ``/api/ps`` describe it."""
+
+    parent_model: Optional[str] = None
+    #: file format, e.g. ``"gguf"``
+    format: Optional[str] = None
+    #: model family, e.g. ``"llama"``
+    family: Optional[str] = None
+    families: Optional[List[str]] = None
+    #: e.g. ``"8.0B"``
+    parameter_size: Optional[str] = None
+    #: e.g. ``"Q4_0"``
+    quantization_level: Optional[str] = None
+
+
+@dataclass
+class OllamaModel(_Data):
+    """One local model from ``/api/tags``."""
+
+    #: the name to use in requests, e.g. ``"llama3.2:latest"``
+    name: str = ""
+    model: str = ""
+    #: RFC 3339 time of the last change, as Ollama wrote it
+    modified_at: Optional[str] = None
+    #: bytes on disk
+    size: Optional[int] = None
+    digest: Optional[str] = None
+    details: Optional[OllamaModelDetails] = None
+    raw: Any = field(default=None, repr=False, compare=False)
+
+    _nested: ClassVar[Dict[str, Type[_Data]]] = {"details": OllamaModelDetails}
+
+
+@dataclass
+class OllamaRunningModel(_Data):
+    """One model loaded in memory, from ``/api/ps``."""
+
+    name: str = ""
+    model: str = ""
+    #: bytes in memory
+    size: Optional[int] = None
+    digest: Optional[str] = None
+    details: Optional[OllamaModelDetails] = None
+    #: RFC 3339 time at which Ollama unloads it
+    expires_at: Optional[str] = None
+    #: bytes of it in GPU memory
+    size_vram: Optional[int] = None
+    #: the context window it was loaded with (newer servers)
+    context_length: Optional[int] = None
+    raw: Any = field(default=None, repr=False, compare=False)
+
+    _nested: ClassVar[Dict[str, Type[_Data]]] = {"details": OllamaModelDetails}
+
+
+@dataclass
+class OllamaModelInfo(_Data):
+    """What ``/api/show`` tells about a model."""
+
+    modelfile: Optional[str] = None
+    #: the Modelfile's PARAMETER lines, as text
+    parameters: Optional[str] = None
+    template: Optional[str] = None
+    system: Optional[str] = None
+    license: Optional[str] = None
+    details: Optional[OllamaModelDetails] = None
+    #: the model file's metadata (``"llama.context_length"``, ...)
+    model_info: Optional[Dict[str, Any]] = None
+    #: e.g. ``["completion", "tools", "thinking", "vision"]`` (newer servers)
+    capabilities: Optional[List[str]] = None
+    modified_at: Optional[str] = None
+    raw: Any = field(default=None, repr=False, compare=False)
+
+    _nested: ClassVar[Dict[str, Type[_Data]]] = {"details": OllamaModelDetails}
+
+
+@dataclass
+class OllamaProgress(_Data):
+    """One progress line of ``/api/pull``; the last one has ``status == "success"``."""
+
+    #: ``"pulling manifest"``, ``"pulling <digest>"``, ``"verifying sha256 digest"``, ``"success"``, ...
+    status: str = ""
+    #: the layer being downloaded
+    digest: Optional[str] = None
+    #: the layer's size in bytes
+    total: Optional[int] = None
+    #: bytes of the layer downloaded so far (absent until some are)
+    completed: Optional[int] = None
+    raw: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def fraction(self) -> Optional[float]:
+        """``completed / total`` for a download line, else None."""
+        if not self.total:
+            return None
+        return (self.completed or 0) / self.total
+
+
+def _request(method: str, endpoint: Endpoint, path: str, body: Optional[Mapping[str, Any]] = None,
+             stream: bool = False) -> HttpRequest:
+    headers = dict(_NDJSON_HEADERS if stream else _JSON_HEADERS)
+    data = json_body(body) if body is not None else None
+    if data is None:
+        del headers["Content-Type"]
+    return HttpRequest(method, join_url(endpoint.base_url, path), headers, data, endpoint.auth)
+
+
+def _items(data: Any, endpoint: Endpoint, what: str) -> List[Any]:
+    items = data.get("models") if isinstance(data, Mapping) else None
+    if not isinstance(items, list):
+        raise StreamParseError(f"{endpoint.provider}: the {what} has no 'models' array",
+                               provider=endpoint.provider, body=shorten(data, 200))
+    return [m for m in items if isinstance(m, Mapping)]
+
+
+def encode_list_models(endpoint: Endpoint) -> HttpRequest:
+    """``GET /api/tags``: the local models."""
+    return _request("GET", endpoint, "api/tags")
+
+
+encode_models = encode_list_models
+
+
+def decode_model_list(data: Any, endpoint: Endpoint) -> List[OllamaModel]:
+    models = [OllamaModel.from_dict(m) for m in _items(data, endpoint, "model list")]
+    for m in models:
+        m.name = m.name or m.model
+    return models
+
+
+def decode_models(data: Any, endpoint: Endpoint) -> List[str]:
+    return [m.name for m in decode_model_list(data, endpoint)]
+
+
+def _need(name: str, what: str = "name") -> str:
+    if not name or not isinstance(name, str):
+        raise ConfigurationError(f"{what}: a model name is needed", provider=NAME)
+    return name
+
+
+def encode_show(endpoint: Endpoint, name: str, verbose: bool = False) -> HttpRequest:
+    """``POST /api/show {"model"}`` (``verbose`` asks for the full tokenizer data too)."""
+    body: Dict[str, Any] = {"model": _need(name)}
+    if verbose:
+        body["verbose"] = True
+    return _request("POST", endpoint, "api/show", body)
+
+
+def decode_model_info(data: Any, endpoint: Endpoint) -> OllamaModelInfo:
+    if not isinstance(data, Mapping):
+        raise StreamParseError(f"{endpoint.provider}: the model information is not a JSON object",
+                               provider=endpoint.provider, body=shorten(data, 200))
+    return OllamaModelInfo.from_dict(data)
+
+
+def encode_pull(endpoint: Endpoint, name: str, insecure: bool = False) -> HttpRequest:
+    """``POST /api/pull {"model", "stream": true}``: progress as NDJSON."""
+    body: Dict[str, Any] = {"model": _need(name), "stream": True}
+    if insecure:
+        body["insecure"] = True
+    return _request("POST", endpoint, "api/pull", body, stream=True)
+
+
+def decode_progress(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[OllamaProgress]:
+    """Pull progress lines as they arrive, up to ``status: "success"``; ``{"error"}`` lines raise the typed
+    error, and a body that ends before ``success`` raises ``IncompleteStreamError``."""
+    provider = endpoint.provider
+    for line in iter_ndjson(chunks):
+        obj = _object(loads(line, provider), provider)
+        progress = OllamaProgress(str(obj.get("status") or ""), obj.get("digest"), obj.get("total"),
+                                  obj.get("completed"), obj)
+        yield progress
+        if progress.status == "success":
+            return
+    raise IncompleteStreamError(f'{provider}: the pull progress ended before status "success"',
+                                provider=provider)
+
+
+def encode_copy(endpoint: Endpoint, source: str, destination: str) -> HttpRequest:
+    """``POST /api/copy {"source", "destination"}``."""
+    body = {"source": _need(source, "source"), "destination": _need(destination, "destination")}
+    return _request("POST", endpoint, "api/copy", body)
+
+
+def encode_delete(endpoint: Endpoint, name: str) -> HttpRequest:
+    """``DELETE /api/delete {"model"}`` (an HTTP DELETE with a JSON body, as Ollama documents)."""
+    return _request("DELETE", endpoint, "api/delete", {"model": _need(name)})
+
+
+def encode_running_models(endpoint: Endpoint) -> HttpRequest:
+    """``GET /api/ps``: the models loaded in memory."""
+    return _request("GET", endpoint, "api/ps")
+
+
+def decode_running_models(data: Any, endpoint: Endpoint) -> List[OllamaRunningModel]:
+    models = [OllamaRunningModel.from_dict(m) for m in _items(data, endpoint, "running model list")]
+    for m in models:
+        m.name = m.name or m.model
+    return models
+
+
+def encode_version(endpoint: Endpoint) -> HttpRequest:
+    """``GET /api/version``."""
+    return _request("GET", endpoint, "api/version")
+
+
+def decode_version(data: Any, endpoint: Endpoint) -> str:
+    version = data.get("version") if isinstance(data, Mapping) else None
+    if not isinstance(version, str):
+        raise StreamParseError(f"{endpoint.provider}: the version answer has no 'version'",
+                               provider=endpoint.provider, body=shorten(data, 200))
+    return version
+
+
+# -- writing Ollama's stream (chat_stream_ollama) ---------------------------------------------------------
+
+# Finish reasons in Ollama's words: a turn that called tools is "stop" to Ollama (the calls are in the message).
+_DONE_REASONS = {"tool_calls": "stop"}
+_DURATIONS = ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration")
+
+
+def _now() -> str:
+    """The current time in RFC 3339, UTC, with a ``Z``."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int((now % 1.0) * 1e6):06d}Z"
+
+
+class _ToolCalls:
+    """Tool-call pieces merged by index into whole calls (the same rule as ``StreamAccumulator``)."""
+
+    def __init__(self) -> None:
+        self._calls: Dict[int, Tuple[List[str], List[str]]] = {}  # index -> ([id, name], argument pieces)
+
+    def __bool__(self) -> bool:
+        return bool(self._calls)
+
+    def add(self, pieces: List[ToolCall]) -> None:
+        calls = self._calls
+        for piece in pieces:
+            index = piece.index
+            if index is None:
+                index = max(calls) if calls and not piece.id else len(calls)
+            entry = calls.get(index)
+            if entry is None:
+                entry = calls[index] = (["", ""], [])
+            if piece.id:
+                entry[0][0] = piece.id
+            if piece.function.name:
+                entry[0][1] = piece.function.name
+            if piece.function.arguments:
+                entry[1].append(piece.function.arguments)
+
+    def wire(self) -> List[Dict[str, Any]]:
+        """The calls in Ollama's shape: ``{"function": {"name", "arguments": {...}}}`` (plus ``id`` when known)."""
+        out = []
+        for _, ((ident, name), pieces) in sorted(self._calls.items()):
+            call: Dict[str, Any] = {"function": {"name": name, "arguments": _arguments("".join(pieces))}}
+            if ident:
+                call["id"] = ident
+            out.append(call)
+        return out
+
+
+def _arguments(text: str) -> Any:
+    """Arguments as the object Ollama sends; text that is not complete JSON (cut off) is kept as it came."""
+    if not text.strip():
+        return {}
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _done_chunk(model: str, finish: Optional[str], usage: Optional[Usage],
+                timings: Optional[Mapping[str, Any]]) -> OllamaStreamChunk:
+    reason = _DONE_REASONS.get(finish, finish) if finish else "stop"
+    chunk = OllamaStreamChunk(model, _now(), OllamaMessage("assistant", ""), True, reason)
+    if usage is not None:
+        chunk.prompt_eval_count = usage.prompt_tokens
+        chunk.eval_count = usage.completion_tokens
+    if timings:
+        for name in _DURATIONS:
+            value = timings.get(name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                setattr(chunk, name, value)
+    return chunk
+
+
+def to_ollama_chunks(chunks: Iterator[StreamingResponse], model: str) -> Iterator[OllamaStreamChunk]:
+    """Any provider's stream as Ollama ``/api/chat`` chunks (``done`` false), then exactly one ``done`` chunk.
+
+    - each upstream chunk with text or reasoning becomes one chunk (``message.content`` /
+      ``message.thinking``), also the provider's final chunk: no text is dropped;
+    - tool-call pieces are merged and sent whole, in one chunk, after the text;
+    - the one ``done: true`` chunk is written when the upstream stream ends, so usage that arrives after the
+      finish chunk (OpenAI's separate usage chunk) still counts. It carries ``done_reason`` (the last finish
+      reason: ``stop``, ``length``, ...; a tool-call turn is ``stop``, as Ollama says; ``stop`` when the
+      provider gave none) and ``prompt_eval_count`` / ``eval_count`` from the provider's usage, when it gave
+      usage. Durations are never made up: they are left out, unless the provider is Ollama itself, whose
+      measured durations are passed on.
+
+    Errors from upstream propagate; no ``done`` chunk follows them. Only the first choice is followed.
+    """
+    tools = _ToolCalls()
+    finish: Optional[str] = None
+    usage: Optional[Usage] = None
+    timings: Optional[Mapping[str, Any]] = None
+    for chunk in chunks:
+        text = chunk.content
+        reasoning = chunk.reasoning_content
+        if chunk.choices:
+            first = chunk.choices[0]
+            if first.delta.tool_calls:
+                tools.add(first.delta.tool_calls)
+            if first.finish_reason is not None:
+                finish = first.finish_reason
+        if text or reasoning:
+            yield OllamaStreamChunk(model, _now(), OllamaMessage("assistant", text or "", reasoning or None), False)
+        if chunk.usage is not None:
+            usage = chunk.usage
+            raw = chunk.raw
+            timings = raw if isinstance(raw, Mapping) and "eval_duration" in raw else None
+    if tools:
+        yield OllamaStreamChunk(model, _now(), OllamaMessage("assistant", "", None, tools.wire()), False)
+    yield _done_chunk(model, finish, usage, timings)
