@@ -59,9 +59,12 @@ class _HttpBackend:
             return endpoint
         merged = dict(endpoint.headers)
         merged.update(headers or {})
+        if base_url:
+            normalize = getattr(self.protocol, "normalize_base_url", None)
+            base_url = normalize(base_url) if normalize is not None else base_url.rstrip("/")
         return Endpoint(
             provider=endpoint.provider,
-            base_url=base_url.rstrip("/") if base_url else endpoint.base_url,
+            base_url=base_url or endpoint.base_url,
             auth=_auth_for(self.preset.auth, api_key) if api_key is not None else endpoint.auth,
             headers=merged,
             options=endpoint.options,

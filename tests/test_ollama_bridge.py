@@ -202,3 +202,63 @@ def test_the_bridge_written_as_ndjson_is_one_parseable_json_object_per_line():
     assert [o["done"] for o in objects][-1] is True
     assert sum(o["done"] for o in objects) == 1
     assert "".join(o["message"]["content"] for o in objects) == "Line one and two"
+
+
+# -- over Anthropic and Gemini ----------------------------------------------------------------------------
+
+
+def _anthropic_events(*texts, stop="end_turn", input_tokens=11, output_tokens=7):
+    events = [("message_start", {"type": "message_start", "message": {
+        "id": "msg_1", "model": "claude", "usage": {"input_tokens": input_tokens, "output_tokens": 1}}}),
+        ("content_block_start", {"type": "content_block_start", "index": 0,
+                                 "content_block": {"type": "thinking", "thinking": ""}}),
+        ("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                 "delta": {"type": "thinking_delta", "thinking": "hmm"}}),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("content_block_start", {"type": "content_block_start", "index": 1,
+                                 "content_block": {"type": "text", "text": ""}})]
+    for t in texts:
+        events.append(("content_block_delta", {"type": "content_block_delta", "index": 1,
+                                               "delta": {"type": "text_delta", "text": t}}))
+    events += [("content_block_stop", {"type": "content_block_stop", "index": 1}),
+               ("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop},
+                                  "usage": {"output_tokens": output_tokens}}),
+               ("message_stop", {"type": "message_stop"})]
+    return events
+
+
+def test_anthropic_stream_through_the_bridge_keeps_text_thinking_and_counts(server):
+    server.add(Reply.sse(*_anthropic_events("Once", " upon", " a time")))
+    client = LlmClient.anthropic("sk-ant", base_url=server.url, max_retries=0)
+    chunks = list(client.chat_stream_ollama(request()))
+    final = check_ollama_stream(chunks)
+    assert joined(chunks) == "Once upon a time"
+    assert "".join(c.message.thinking or "" for c in chunks) == "hmm"
+    assert (final.done_reason, final.prompt_eval_count, final.eval_count) == ("stop", 11, 7)
+
+
+def test_anthropic_max_tokens_is_done_reason_length(server):
+    server.add(Reply.sse(*_anthropic_events("cut", stop="max_tokens")))
+    client = LlmClient.anthropic("sk-ant", base_url=server.url, max_retries=0)
+    assert check_ollama_stream(list(client.chat_stream_ollama(request()))).done_reason == "length"
+
+
+def test_gemini_stream_through_the_bridge_keeps_text_in_the_last_event_and_the_usage_once(server):
+    def event(text, finish=None, usage=None):
+        candidate = {"index": 0, "content": {"role": "model", "parts": [{"text": text}]}}
+        if finish:
+            candidate["finishReason"] = finish
+        obj = {"candidates": [candidate], "modelVersion": "gemini-x"}
+        if usage:
+            obj["usageMetadata"] = usage
+        return obj
+
+    partial = {"promptTokenCount": 4, "totalTokenCount": 4}
+    server.add(Reply.sse(event("Hello", usage=partial), event(" there", usage=partial),
+                         event(" friend", finish="STOP",
+                               usage={"promptTokenCount": 4, "candidatesTokenCount": 3, "totalTokenCount": 7})))
+    client = LlmClient.google("g-key", base_url=server.url, max_retries=0)
+    chunks = list(client.chat_stream_ollama(request()))
+    final = check_ollama_stream(chunks)
+    assert joined(chunks) == "Hello there friend"
+    assert (final.done_reason, final.prompt_eval_count, final.eval_count) == ("stop", 4, 3)
