@@ -53,7 +53,7 @@ class Auth:
         return False
 
     def __repr__(self) -> str:
-        return "%s(<hidden>)" % type(self).__name__
+        return f"{type(self).__name__}(<hidden>)"
 
 
 class NoAuth(Auth):
@@ -93,7 +93,7 @@ class HeaderKeyAuth(Auth):
         return bool(self._key)
 
     def __repr__(self) -> str:
-        return "HeaderKeyAuth(%r, <hidden>)" % self._header
+        return f"HeaderKeyAuth({self._header!r}, <hidden>)"
 
 
 # --- AWS Signature Version 4 -------------------------------------------------------------------------------
