@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, 
 import requests
 
 from .auth import Auth, BearerAuth, HeaderKeyAuth, NoAuth
-from .errors import ConfigurationError, UnsupportedOperationError
+from .errors import SHAPE_ERRORS, ConfigurationError, UnsupportedOperationError, shape_error
 from .presets import PRESETS, Preset, get_preset
 from .protocols import Endpoint, load, loads
 from .stream import ChatStream, Stream
@@ -76,8 +76,11 @@ class _HttpBackend:
         http.headers.update(endpoint.headers)
         response = self.transport.send(http, deadline=deadline)
         body = self.transport.read_all(response)
-        text = body.decode("utf-8", "replace")
-        return protocol.decode_response(loads(text, endpoint.provider, "response body"), endpoint)  # type: ignore[no-any-return]
+        data = loads(body.decode("utf-8", "replace"), endpoint.provider, "response body")
+        try:
+            return protocol.decode_response(data, endpoint)  # type: ignore[no-any-return]
+        except SHAPE_ERRORS as exc:  # JSON of a shape the decoder did not expect: never a raw AttributeError
+            raise shape_error(exc, endpoint.provider, "a response") from None
 
     def chat_stream(self, request: ChatRequest, endpoint: Endpoint, deadline: Optional[float]) -> ChatStream:
         protocol = self.protocol
@@ -90,7 +93,7 @@ class _HttpBackend:
     def models(self, endpoint: Endpoint) -> List[str]:
         protocol = self.protocol
         encode = getattr(protocol, "encode_models", None)
-        if encode is None:
+        if encode is None or not endpoint.option("models", True):
             raise UnsupportedOperationError(f"{endpoint.provider} does not offer a model list",
                                             provider=endpoint.provider)
         http = encode(endpoint)
@@ -311,6 +314,15 @@ class LlmClient:
             return cls.mock(**options)
         if name == "ollama":
             return cls.ollama(**options)
+        if name == "azure_openai":
+            missing = [v for v in ("AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_DEPLOYMENT")
+                       if not os.environ.get(v)]
+            if missing:
+                raise ConfigurationError(f"from_env: azure_openai needs {', '.join(missing)} in the environment",
+                                         provider=name)
+            return cls.azure_openai(os.environ["AZURE_OPENAI_API_KEY"], os.environ["AZURE_OPENAI_ENDPOINT"],
+                                    os.environ["AZURE_OPENAI_DEPLOYMENT"],
+                                    os.environ.get("OPENAI_API_VERSION") or "2024-10-21", **options)
         preset = get_preset(name)
         key = next((os.environ[v] for v in preset.env if os.environ.get(v)), None)
         if preset.key_required and not key:

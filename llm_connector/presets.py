@@ -36,7 +36,7 @@ PRESETS: Dict[str, Preset] = {
     for p in (
         Preset("openai", "openai", "https://api.openai.com/v1", ("OPENAI_API_KEY",),
                base_url_env="OPENAI_BASE_URL", default_model="gpt-4o-mini", description="OpenAI"),
-        Preset("azure_openai", "openai", None, ("AZURE_OPENAI_API_KEY",), auth="api-key",
+        Preset("azure_openai", "openai", None, ("AZURE_OPENAI_API_KEY",), auth="api-key", options={"models": False},
                base_url_env="AZURE_OPENAI_ENDPOINT", description="Azure OpenAI (deployment URL + api-version)"),
         Preset("openai_compatible", "openai", None, (), key_required=False,
                description="any OpenAI-compatible service or gateway"),
@@ -61,6 +61,7 @@ PRESETS: Dict[str, Preset] = {
         Preset("anthropic", "anthropic", "https://api.anthropic.com", ("ANTHROPIC_API_KEY",), auth="x-api-key",
                base_url_env="ANTHROPIC_BASE_URL", default_model="claude-sonnet-4-5", description="Anthropic Claude"),
         Preset("longcat_anthropic", "anthropic", "https://api.longcat.chat/anthropic", ("LONGCAT_API_KEY",),
+               options={"models": False},
                default_model="LongCat-Flash-Chat", description="LongCat (Anthropic mode, Bearer auth)"),
         Preset("anthropic_vertex", "anthropic", None, (), key_required=False,
                options={"vertex": True}, description="Claude on Google Vertex AI (OAuth access token)"),

@@ -125,14 +125,42 @@ def test_unknown_role_is_a_configuration_error():
     assert "role" in str(info.value)
 
 
-def test_models_on_a_protocol_without_a_list_is_unsupported():
+def test_mock_lists_its_models():
     client = LlmClient.mock()
     assert client.models() == ["mock-model", "mock-reasoner"]
-    with pytest.raises(UnsupportedOperationError):
-        raise UnsupportedOperationError("x")
 
 
 def test_repr_shows_the_provider_but_never_the_key():
     client = LlmClient.openai("sk-secret-123")
     assert "openai" in repr(client)
     assert "sk-secret-123" not in repr(client) + repr(client._backend.endpoint) + repr(client._backend.endpoint.auth)
+
+
+def test_from_env_builds_the_azure_deployment_url(server, monkeypatch):
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "az")
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", server.url)
+    monkeypatch.setenv("AZURE_OPENAI_DEPLOYMENT", "dep1")
+    monkeypatch.setenv("OPENAI_API_VERSION", "2025-01-01")
+    server.add(Reply.json({"choices": [{"message": {"content": "az"}}]}))
+    assert LlmClient.from_env("azure_openai").chat(request()).content == "az"
+    assert server.requests[0].path == "/openai/deployments/dep1/chat/completions"
+    assert server.requests[0].query == {"api-version": ["2025-01-01"]}
+
+
+def test_from_env_azure_without_a_deployment_names_the_variable(monkeypatch):
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "az")
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com")
+    monkeypatch.delenv("AZURE_OPENAI_DEPLOYMENT", raising=False)
+    with pytest.raises(ConfigurationError) as info:
+        LlmClient.from_env("azure_openai")
+    assert "AZURE_OPENAI_DEPLOYMENT" in str(info.value)
+
+
+@pytest.mark.parametrize("make", [
+    lambda url: LlmClient.azure_openai("k", url, "d"),
+    lambda url: LlmClient.longcat_anthropic("k", base_url=url),
+])
+def test_services_without_a_model_list_say_so_without_sending(server, make):
+    with pytest.raises(UnsupportedOperationError):
+        make(server.url).models()
+    assert server.requests == []

@@ -22,6 +22,7 @@ from typing import Any, Dict, Mapping, Optional
 
 from ..auth import Auth, NoAuth
 from ..errors import APIStatusError, StreamParseError, describe_error, error_for_status, shorten
+from ..transport import redact_url
 
 __all__ = ["Endpoint", "load", "json_body", "loads", "join_url", "stream_error"]
 
@@ -44,7 +45,7 @@ class Endpoint:
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
-        return f"Endpoint(provider={self.provider!r}, base_url={self.base_url!r})"
+        return f"Endpoint(provider={self.provider!r}, base_url={redact_url(self.base_url)!r})"
 
     def option(self, name: str, default: Any = None) -> Any:
         return self.options.get(name, default)
@@ -69,7 +70,29 @@ def json_body(obj: Any) -> bytes:
     except (TypeError, ValueError) as exc:
         from ..errors import ConfigurationError
 
-        raise ConfigurationError(f"request body is not JSON-serializable: {exc}") from None
+        where = _unserializable(obj, "")
+        raise ConfigurationError(f"request body is not JSON-serializable: {where or exc}") from None
+
+
+def _unserializable(obj: Any, path: str) -> Optional[str]:
+    """Where the first value JSON cannot express sits, e.g. ``tools[0].function.parameters.x is a set``."""
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                return f"{path or 'the body'} has a key of type {type(key).__name__}"
+            found = _unserializable(value, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+        return None
+    if isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj):
+            found = _unserializable(value, f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return None
+    return f"{path or 'the body'} is a {type(obj).__name__}"
 
 
 def loads(text: str, provider: str, what: str = "stream line") -> Any:
@@ -78,7 +101,7 @@ def loads(text: str, provider: str, what: str = "stream line") -> Any:
         return _loads(text)
     except ValueError as exc:
         raise StreamParseError(
-            f"{provider} sent a {what} that is not valid JSON ({exc}): {shorten(text, 200)}",
+            f"the service sent a {what} that is not valid JSON ({exc}): {shorten(text, 200)}",
             provider=provider,
             body=text,
         ) from None

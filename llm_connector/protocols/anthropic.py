@@ -315,7 +315,7 @@ def encode_models(endpoint: Endpoint) -> HttpRequest:
     """``GET {base}/v1/models?limit=1000`` (one page holds every model). Not offered on Vertex AI."""
     if endpoint.option("vertex", False):
         raise UnsupportedOperationError(
-            f"{endpoint.provider}: Vertex AI has no Anthropic model list", provider=endpoint.provider
+            "Vertex AI has no Anthropic model list", provider=endpoint.provider
         )
     headers = {"Accept": "application/json", "anthropic-version": endpoint.option("anthropic_version") or API_VERSION}
     return HttpRequest("GET", join_url(endpoint.base_url, "v1/models?limit=1000"), headers, None, endpoint.auth)
@@ -325,7 +325,7 @@ def decode_models(data: Any, endpoint: Endpoint) -> List[str]:
     """The ``id`` of every entry of ``data``."""
     items = data.get("data") if isinstance(data, Mapping) else None
     if not isinstance(items, list):
-        raise StreamParseError(f"{endpoint.provider}: the model list has no 'data' array",
+        raise StreamParseError("the model list has no 'data' array",
                                provider=endpoint.provider)
     return [str(m.get("id")) for m in items if isinstance(m, Mapping) and m.get("id")]
 
@@ -354,7 +354,7 @@ def decode_response(data: Any, endpoint: Endpoint) -> ChatResponse:
     """A Messages response body -> ``ChatResponse``; an ``{"type": "error"}`` body raises the typed error."""
     provider = endpoint.provider
     if not isinstance(data, Mapping):
-        raise StreamParseError(f"{provider}: the response is not a JSON object", provider=provider, body=str(data))
+        raise StreamParseError("the response is not a JSON object", provider=provider, body=str(data))
     if data.get("type") == "error" or (data.get("error") and "content" not in data):
         raise stream_error(data, provider)
     texts: List[str] = []
@@ -428,7 +428,7 @@ class StreamState:
         Raises the typed error for an ``error`` event and ``StreamParseError`` for an event that is not an object.
         """
         if not isinstance(event, dict):
-            raise StreamParseError(f"{self.provider} sent a stream event that is not a JSON object",
+            raise StreamParseError("the service sent a stream event that is not a JSON object",
                                    provider=self.provider, body=str(event))
         kind = event.get("type")
         if kind == "content_block_delta":
@@ -522,4 +522,4 @@ def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[Strea
             yield chunk
         if state.finished:
             return
-    raise IncompleteStreamError(f"{provider}: the stream ended without message_stop", provider=provider)
+    raise IncompleteStreamError("the stream ended without message_stop", provider=provider)

@@ -100,12 +100,12 @@ def _chunk_event(message: EventStreamMessage, provider: str) -> Any:
     envelope = loads(message.payload.decode("utf-8", "replace"), provider, "event-stream chunk")
     encoded = envelope.get("bytes") if isinstance(envelope, dict) else None
     if not isinstance(encoded, str):
-        raise StreamParseError(f"{provider}: an event-stream chunk has no 'bytes' field", provider=provider,
+        raise StreamParseError("an event-stream chunk has no 'bytes' field", provider=provider,
                                body=message.payload)
     try:
         raw = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
-        raise StreamParseError(f"{provider}: an event-stream chunk's 'bytes' is not base64", provider=provider,
+        raise StreamParseError("an event-stream chunk's 'bytes' is not base64", provider=provider,
                                body=encoded) from None
     return loads(raw.decode("utf-8", "replace"), provider, "stream event")
 
@@ -136,4 +136,4 @@ def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[Strea
                 return
         elif kind in ("exception", "error"):
             raise _exception(message, provider)
-    raise IncompleteStreamError(f"{provider}: the stream ended without message_stop", provider=provider)
+    raise IncompleteStreamError("the stream ended without message_stop", provider=provider)

@@ -379,7 +379,7 @@ def encode_models(endpoint: Endpoint) -> HttpRequest:
 def decode_models(data: Any, endpoint: Endpoint) -> List[str]:
     """Model names without the ``models/`` prefix."""
     if not isinstance(data, Mapping):
-        raise StreamParseError(f"{endpoint.provider}: the model list is not a JSON object",
+        raise StreamParseError("the model list is not a JSON object",
                                provider=endpoint.provider, body=str(data))
     if data.get("error"):
         raise stream_error(data, endpoint.provider)
@@ -426,7 +426,7 @@ def _check_object(data: Any, provider: str) -> Mapping[str, Any]:
     if isinstance(data, list) and len(data) == 1:
         data = data[0]  # Gemini's non-SSE stream format wraps objects (and errors) in an array
     if not isinstance(data, Mapping):
-        raise StreamParseError(f"{provider} sent something that is not a JSON object: {shorten(data, 200)}",
+        raise StreamParseError(f"the service sent something that is not a JSON object: {shorten(data, 200)}",
                                provider=provider, body=str(data))
     if data.get("error"):
         raise stream_error(data, provider)
@@ -587,7 +587,7 @@ def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[Strea
             yield chunk
     if not state.finished:
         raise IncompleteStreamError(
-            f"{provider}: the stream ended before any candidate sent a finishReason", provider=provider
+            "the stream ended before any candidate sent a finishReason", provider=provider
         )
     if state.usage is not None and state.usage != state.emitted:
         state.open.clear()

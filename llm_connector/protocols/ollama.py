@@ -378,7 +378,7 @@ def _message(data: Mapping[str, Any]) -> Mapping[str, Any]:
 def _object(obj: Any, provider: str) -> Dict[str, Any]:
     """A parsed line as an object; the typed error when it is Ollama's ``{"error": ...}``."""
     if not isinstance(obj, dict):
-        raise StreamParseError(f"{provider} sent a line that is not a JSON object", provider=provider,
+        raise StreamParseError("the service sent a line that is not a JSON object", provider=provider,
                                body=shorten(obj, 200))
     if obj.get("error"):
         raise stream_error(obj, provider)
@@ -550,7 +550,7 @@ def _request(method: str, endpoint: Endpoint, path: str, body: Optional[Mapping[
 def _items(data: Any, endpoint: Endpoint, what: str) -> List[Any]:
     items = data.get("models") if isinstance(data, Mapping) else None
     if not isinstance(items, list):
-        raise StreamParseError(f"{endpoint.provider}: the {what} has no 'models' array",
+        raise StreamParseError(f"the {what} has no 'models' array",
                                provider=endpoint.provider, body=shorten(data, 200))
     return [m for m in items if isinstance(m, Mapping)]
 
@@ -590,7 +590,7 @@ def encode_show(endpoint: Endpoint, name: str, verbose: bool = False) -> HttpReq
 
 def decode_model_info(data: Any, endpoint: Endpoint) -> OllamaModelInfo:
     if not isinstance(data, Mapping):
-        raise StreamParseError(f"{endpoint.provider}: the model information is not a JSON object",
+        raise StreamParseError("the model information is not a JSON object",
                                provider=endpoint.provider, body=shorten(data, 200))
     return OllamaModelInfo.from_dict(data)
 
@@ -649,7 +649,7 @@ def encode_version(endpoint: Endpoint) -> HttpRequest:
 def decode_version(data: Any, endpoint: Endpoint) -> str:
     version = data.get("version") if isinstance(data, Mapping) else None
     if not isinstance(version, str):
-        raise StreamParseError(f"{endpoint.provider}: the version answer has no 'version'",
+        raise StreamParseError("the version answer has no 'version'",
                                provider=endpoint.provider, body=shorten(data, 200))
     return version
 

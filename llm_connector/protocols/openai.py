@@ -153,7 +153,7 @@ def encode_models(endpoint: Endpoint) -> HttpRequest:
 def decode_models(data: Any, endpoint: Endpoint) -> List[str]:
     items = data.get("data") if isinstance(data, Mapping) else data
     if not isinstance(items, list):
-        raise StreamParseError(f"{endpoint.provider}: the model list has no 'data' array", provider=endpoint.provider)
+        raise StreamParseError("the model list has no 'data' array", provider=endpoint.provider)
     return [str(m.get("id")) if isinstance(m, Mapping) else str(m) for m in items]
 
 
@@ -211,7 +211,7 @@ def _text(content: Any) -> str:
 def decode_response(data: Any, endpoint: Endpoint) -> ChatResponse:
     provider = endpoint.provider
     if not isinstance(data, Mapping):
-        raise StreamParseError(f"{provider}: the response is not a JSON object", provider=provider, body=str(data))
+        raise StreamParseError("the response is not a JSON object", provider=provider, body=str(data))
     if data.get("error") and not data.get("choices"):
         raise stream_error(data, provider)
     choices = []
@@ -264,7 +264,7 @@ def _delta_tool_calls(items: List[Any]) -> List[ToolCall]:
 def decode_chunk(obj: Any, provider: str) -> StreamingResponse:
     """One parsed stream object -> a ``StreamingResponse`` (raises the typed error for an error object)."""
     if not isinstance(obj, dict):
-        raise StreamParseError(f"{provider} sent a stream line that is not a JSON object", provider=provider,
+        raise StreamParseError("the service sent a stream line that is not a JSON object", provider=provider,
                                body=str(obj))
     if "error" in obj and obj["error"]:
         raise stream_error(obj, provider)
@@ -315,7 +315,7 @@ def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[Strea
             raise stream_error(loads(data, provider) if data[:1] == "{" else data, provider)
         yield decode_chunk(loads(data, provider), provider)
     if endpoint.option("done_marker", True):
-        raise IncompleteStreamError(f"{provider}: the stream ended without data: [DONE]", provider=provider)
+        raise IncompleteStreamError("the stream ended without data: [DONE]", provider=provider)
 
 
 # -- writing OpenAI's wire shape (for gateways) -----------------------------------------------------------
