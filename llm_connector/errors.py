@@ -50,6 +50,8 @@ __all__ = [
     "describe_error",
     "parse_retry_after",
     "shorten",
+    "SHAPE_ERRORS",
+    "shape_error",
 ]
 
 #: How much of a response body an error keeps.
@@ -62,12 +64,12 @@ def shorten(text: Any, limit: int = MAX_BODY_CHARS) -> str:
         return ""
     if isinstance(text, (bytes, bytearray)):
         text = bytes(text).decode("utf-8", "replace")
-    text = str(text)
-    if "\n" in text or "\r" in text:
-        text = " ".join(text.split())
-    if len(text) > limit:
-        return text[:limit] + "... (%d chars in all)" % len(text)
-    return text
+    out = str(text)
+    if "\n" in out or "\r" in out:
+        out = " ".join(out.split())
+    if len(out) > limit:
+        return out[:limit] + f"... ({len(out)} chars in all)"
+    return out
 
 
 class LlmConnectorError(Exception):
@@ -105,18 +107,18 @@ class LlmConnectorError(Exception):
         if self.provider:
             head.append(self.provider)
         if self.status_code is not None:
-            head.append("HTTP %d" % self.status_code)
-        prefix = "[%s] " % " ".join(head) if head else ""
+            head.append(f"HTTP {self.status_code}")
+        prefix = "[{}] ".format(" ".join(head)) if head else ""
         tail = []
         if self.code:
-            tail.append("code=%s" % self.code)
+            tail.append(f"code={self.code}")
         if self.request_id:
-            tail.append("request_id=%s" % self.request_id)
-        suffix = " (%s)" % ", ".join(tail) if tail else ""
+            tail.append(f"request_id={self.request_id}")
+        suffix = " ({})".format(", ".join(tail)) if tail else ""
         return prefix + self.message + suffix
 
     def __repr__(self) -> str:
-        return "%s(%r)" % (type(self).__name__, str(self))
+        return f"{type(self).__name__}({str(self)!r})"
 
 
 class APIStatusError(LlmConnectorError):
@@ -187,6 +189,20 @@ class IncompleteStreamError(APIConnectionError):
 
 class StreamParseError(LlmConnectorError):
     """The service sent data that is not valid for its protocol (``body`` holds the offending part)."""
+
+
+#: What a decoder raises when a service's JSON has an unexpected shape (``.get`` on a list, a string where a
+#: number belongs, ...). Where a decoder's output reaches the caller, these become ``shape_error(...)``.
+SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError)
+
+
+def shape_error(exc: BaseException, provider: Optional[str] = None, what: str = "data") -> "StreamParseError":
+    """The ``StreamParseError`` for one of ``SHAPE_ERRORS`` raised while reading ``what`` from a service."""
+    return StreamParseError(
+        f"the service sent {what} of an unexpected shape "
+        f"({type(exc).__name__}: {shorten(str(exc), 200)})",
+        provider=provider,
+    )
 
 
 class ConfigurationError(LlmConnectorError):
@@ -328,12 +344,13 @@ def parse_retry_after(headers: Mapping[str, str]) -> Optional[float]:
 
 
 def _duration(value: Any) -> Optional[float]:
-    """A protobuf duration such as ``"30s"`` or ``"1.5s"`` in seconds."""
+    """A protobuf duration such as ``"30s"`` or ``"1.5s"`` in seconds; None for anything else."""
     if isinstance(value, str) and value.endswith("s"):
         try:
-            return float(value[:-1])
+            seconds = float(value[:-1])
         except ValueError:
             return None
+        return seconds if 0 <= seconds < float("inf") else None
     return None
 
 
@@ -364,7 +381,8 @@ def describe_error(data: Any) -> Tuple[str, List[str], Optional[str], Optional[f
     elif isinstance(err, Mapping):
         msg = err.get("message", err.get("Message", err.get("msg")))
         message = msg if isinstance(msg, str) else (_dumps_short(msg) if msg is not None else "")
-        for detail in err.get("details") or ():
+        details = err.get("details")
+        for detail in details if isinstance(details, list) else ():
             if isinstance(detail, Mapping):
                 if detail.get("reason"):
                     codes.append(str(detail["reason"]))
@@ -394,10 +412,10 @@ def _html_text(text: str) -> str:
     """The title (or first heading) of an HTML error page, for a message that reads well."""
     lowered = text.lower()
     for tag in ("title", "h1"):
-        start = lowered.find("<%s" % tag)
+        start = lowered.find(f"<{tag}")
         if start != -1:
             start = lowered.find(">", start)
-            end = lowered.find("</%s>" % tag, start)
+            end = lowered.find(f"</{tag}>", start)
             if start != -1 and end != -1:
                 inner = " ".join(text[start + 1:end].split())
                 if inner:
@@ -424,11 +442,11 @@ def error_from_response(
     elif stripped[:1] == "<":
         html = _html_text(stripped)
         if html:
-            message = "the server answered with an HTML error page: %s" % html
+            message = f"the server answered with an HTML error page: {html}"
         else:
             message = "the server answered with an HTML error page"
     if not message:
-        message = shorten(stripped, 300) if stripped else "HTTP %d with an empty body" % status_code
+        message = shorten(stripped, 300) if stripped else f"HTTP {status_code} with an empty body"
     for name in _REQUEST_ID_HEADERS:
         if request_id:
             break

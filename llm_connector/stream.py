@@ -7,7 +7,7 @@ exception in the caller's loop, ``close()`` (also from another thread), ``with``
 import threading
 from typing import Any, Callable, Dict, Generic, Iterator, List, Optional, Tuple, TypeVar
 
-from .errors import IncompleteStreamError, LlmConnectorError
+from .errors import SHAPE_ERRORS, IncompleteStreamError, LlmConnectorError, shape_error
 from .types import (
     ChatResponse,
     Choice,
@@ -77,6 +77,10 @@ def _iterate(closer: _Closer) -> Iterator[Any]:
             exc.message = f"{exc.message} (after {count} chunks)"
             exc.args = (exc.message,)
         raise
+    except SHAPE_ERRORS as exc:  # a decoder met JSON of a shape it did not expect: never a raw AttributeError
+        if closer.closed:
+            return
+        raise shape_error(exc, None, "a stream event") from None
     finally:
         closer.count = count
         closer.close()

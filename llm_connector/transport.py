@@ -1,12 +1,18 @@
 """The one module that talks HTTP (with ``requests``): send, retry, time out, hand out body bytes.
 
 - ``timeout`` is a connect timeout plus an idle timeout between bytes, never a cap on a whole stream;
-  ``deadline`` (optional) caps one whole call including retries.
-- Retries (``max_retries``) happen only before any byte of a body is handed to the caller.
+  ``deadline`` (optional) caps one whole call: every try, every wait between tries, and the body.
+- Retries (``max_retries``) happen only before any byte of a body is handed to the caller, with exponential
+  backoff and jitter, or the wait the service asked for (``Retry-After``, ``retry-after-ms``, a delay in the
+  error body) when that is at most ``MAX_RETRY_DELAY``. Each try is authorised anew (a fresh signature).
 - Redirects are followed here, and a redirect to another origin carries no credentials.
 - Every foreign exception (requests, urllib3, http.client, socket, zlib) becomes one of ours, built from
-  parts we control: requests' own texts carry URLs and header values.
+  parts we control: requests' own texts carry URLs and header values. Ours are raised outside the
+  ``except`` block, so no foreign exception hangs on them as ``__context__`` either.
 - Body bytes are handed out as soon as they arrive, for chunked and close-delimited bodies alike.
+- A body read to its end gives its connection back to the pool; any other end closes the socket.
+- Logs (``logging.getLogger("llm_connector")``, DEBUG): method, URL with query values hidden, status,
+  time taken, retries. Never a header.
 """
 
 import http.client
@@ -16,7 +22,7 @@ import socket
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
@@ -29,12 +35,19 @@ from .errors import (
     ConfigurationError,
     IncompleteStreamError,
     LlmConnectorError,
-    RateLimitError,
     StreamParseError,
     error_from_response,
 )
 
-__all__ = ["HttpRequest", "Transport", "TimeoutSpec", "DEFAULT_TIMEOUT", "close_response", "redact_url"]
+__all__ = [
+    "HttpRequest",
+    "Transport",
+    "TimeoutSpec",
+    "DEFAULT_TIMEOUT",
+    "MAX_RETRY_DELAY",
+    "close_response",
+    "redact_url",
+]
 
 logger = logging.getLogger("llm_connector")
 
@@ -42,14 +55,28 @@ logger = logging.getLogger("llm_connector")
 DEFAULT_TIMEOUT: Tuple[float, float] = (10.0, 300.0)
 TimeoutSpec = Union[None, float, Tuple[Optional[float], Optional[float]]]
 
+#: Longest wait between tries. A service asking for longer gets no retry: its error (with ``retry_after``)
+#: goes to the caller at once, who knows better whether to wait that long.
+MAX_RETRY_DELAY = 60.0
+
 _RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
-_NO_RETRY_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "quota_exceeded"})
+_OVERLOAD_CODES = frozenset({"overloaded_error", "overloaded", "server_overloaded", "engine_overloaded"})
+#: Quota used up: waiting a second will not help.
+_NO_RETRY_CODES = ("insufficient_quota", "billing_hard_limit_reached", "quota_exceeded")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 _MAX_ERROR_BODY = 64 * 1024
 _READ_SIZE = 65536
-#: Longest wait between tries, whatever a service asks for.
-MAX_RETRY_DELAY = 60.0
+_BACKOFF_FIRST = 0.5
+_BACKOFF_MAX = 8.0
+#: A timeout this close to the call's deadline is the deadline's doing.
+_DEADLINE_SLACK = 0.05
+#: Credential values shorter than this are not searched for in error texts (too likely to match by chance).
+_MIN_SECRET = 6
+_AUTH_SCHEMES = frozenset({"bearer", "basic", "aws4-hmac-sha256", "tc3-hmac-sha256"})
+#: Attributes this module sets on a ``requests.Response``.
+_BUDGET_ATTR = "_llm_connector_budget"
+_COMPLETE_ATTR = "_llm_connector_complete"
 
 
 @dataclass
@@ -63,11 +90,15 @@ class HttpRequest:
     auth: Auth = field(default_factory=NoAuth)
 
     def __repr__(self) -> str:
-        return "HttpRequest(%s %s)" % (self.method, redact_url(self.url))
+        return f"HttpRequest({self.method} {redact_url(self.url)})"
 
 
 def redact_url(url: str) -> str:
-    """The URL with its query values hidden (keys such as ``key=`` can hide there) and no userinfo."""
+    """The URL with its query values hidden (keys such as ``key=`` can hide there) and no userinfo.
+
+    >>> redact_url("https://user:pw@example.com/v1/models?key=abc&alt=sse")
+    'https://example.com/v1/models?key=...&alt=...'
+    """
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -78,13 +109,26 @@ def redact_url(url: str) -> str:
 
 
 def _origin(url: str) -> Tuple[str, str, Optional[int]]:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ("", "", None)
     default = {"http": 80, "https": 443}.get(parts.scheme)
-    return (parts.scheme, (parts.hostname or "").lower(), parts.port or default)
+    return (parts.scheme, (parts.hostname or "").lower(), port or default)
+
+
+def _host(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        return "{}://{}".format(parts.scheme, parts.netloc.rpartition("@")[2])
+    except ValueError:
+        return "<invalid url>"
 
 
 class _KeepCallerAuth(requests.auth.AuthBase):
-    """Passed as ``auth`` so that requests never builds auth from ``~/.netrc`` over the caller's key."""
+    """Passed as ``auth`` so that requests never builds auth from ``~/.netrc`` or the URL's userinfo over
+    the caller's key."""
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         return r
@@ -96,13 +140,21 @@ _KEEP_AUTH = _KeepCallerAuth()
 def _split_timeout(timeout: TimeoutSpec) -> Tuple[Optional[float], Optional[float]]:
     if timeout is None:
         return (None, None)
-    if isinstance(timeout, (int, float)):
-        return (float(timeout), float(timeout))
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+        return (_seconds(timeout, "timeout"), _seconds(timeout, "timeout"))
     try:
-        connect, read = timeout
+        connect, read = timeout  # type: ignore[misc]
     except (TypeError, ValueError):
-        raise ConfigurationError("timeout: expected seconds or a (connect, read) pair, got %r" % (timeout,)) from None
-    return (connect, read)
+        raise ConfigurationError(f"timeout: expected seconds or a (connect, read) pair, got {timeout!r}") from None
+    return (_seconds(connect, "timeout"), _seconds(read, "timeout"))
+
+
+def _seconds(value: Any, name: str) -> Optional[float]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigurationError(f"{name}: expected a positive number of seconds or None, got {value!r}")
+    return float(value)
 
 
 def _make_session(pool_size: int) -> requests.Session:
@@ -113,8 +165,31 @@ def _make_session(pool_size: int) -> requests.Session:
     return session
 
 
+class _Budget:
+    """The time one call may take (``deadline``): ``seconds`` in all, up to ``ends_at`` (monotonic)."""
+
+    __slots__ = ("seconds", "ends_at")
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.ends_at = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return self.ends_at - time.monotonic()
+
+    def error(self, provider: str, what: str, status_code: Optional[int] = None) -> APITimeoutError:
+        return APITimeoutError(
+            f"deadline of {self.seconds:g}s for the call passed while {what}",
+            limit="deadline", provider=provider, status_code=status_code,
+        )
+
+
 class Transport:
-    """Sends ``HttpRequest`` objects for one client. Thread-safe: share one across threads."""
+    """Sends ``HttpRequest`` objects for one client. Thread-safe: share one across threads.
+
+    ``timeout``: seconds, or a ``(connect, idle)`` pair (None: no limit). ``deadline``: seconds for one whole
+    call, or None. ``sleep`` waits between tries (tests pass their own).
+    """
 
     def __init__(
         self,
@@ -129,21 +204,22 @@ class Transport:
         deadline: Optional[float] = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if max_retries < 0:
-            raise ConfigurationError("max_retries: must be 0 or more, got %r" % (max_retries,))
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ConfigurationError(f"max_retries: must be a whole number, 0 or more, got {max_retries!r}")
         self.provider = provider
         self.timeout = _split_timeout(timeout)
         self.proxies = {"http": proxy, "https": proxy} if proxy else None
         self.verify = verify
-        self.headers: Dict[str, str] = dict(headers or {})
+        self.headers: Dict[str, str] = {"Accept-Encoding": "gzip, deflate"}  # only what _read_body decodes
+        self.headers.update(headers or {})
         self.max_retries = max_retries
-        self.deadline = deadline
+        self.deadline = _seconds(deadline, "deadline")
         self._own_session = session is None
         self.session = session if session is not None else _make_session(32)
         self._sleep = sleep
 
     def __repr__(self) -> str:
-        return "Transport(provider=%r, timeout=%r, max_retries=%r)" % (self.provider, self.timeout, self.max_retries)
+        return f"Transport(provider={self.provider!r}, timeout={self.timeout!r}, max_retries={self.max_retries!r})"
 
     def close(self) -> None:
         """Close the session if this transport made it."""
@@ -155,44 +231,47 @@ class Transport:
     def send(self, request: HttpRequest, *, deadline: Optional[float] = None) -> requests.Response:
         """Send ``request`` and return the response with its body not yet read.
 
-        Retries connection failures and retryable statuses with exponential backoff and jitter; raises the
-        typed error for a failure status after the last try. ``deadline`` (seconds) overrides the transport's.
+        Retries connection failures and retryable statuses (see the module docstring); raises the typed
+        error after the last try. ``deadline`` (seconds) overrides the transport's for this call and also
+        bounds the reading of the body through ``iter_bytes``/``read_all``.
         """
-        limit = deadline if deadline is not None else self.deadline
-        ends_at = time.monotonic() + limit if limit is not None else None
+        budget = self._budget(deadline)
         attempt = 0
         while True:
             try:
-                response = self._send_once(request, ends_at)
+                response = self._send_once(request, budget)
             except (APIConnectionError, APIStatusError) as exc:
-                delay = self._retry_delay(exc, attempt)
-                if delay is None or (ends_at is not None and time.monotonic() + delay >= ends_at):
+                delay = self._retry_delay(exc, attempt, budget)
+                if delay is None:
                     raise
                 attempt += 1
-                logger.debug("retry %d/%d in %.2fs after %s", attempt, self.max_retries, delay, type(exc).__name__)
+                logger.debug("retry %d of %d for %s %s in %.2fs after %s", attempt, self.max_retries,
+                             request.method, redact_url(request.url), delay, _summary(exc))
                 self._sleep(delay)
                 continue
+            setattr(response, _BUDGET_ATTR, budget)
             return response
 
-    def _retry_delay(self, exc: LlmConnectorError, attempt: int) -> Optional[float]:
-        if attempt >= self.max_retries:
-            return None
-        if isinstance(exc, APITimeoutError) and exc.limit == "deadline":
-            return None
-        if isinstance(exc, APIStatusError):
-            if exc.status_code not in _RETRY_STATUSES and not _is_overload(exc):
-                return None
-            if exc.code and exc.code.lower() in _NO_RETRY_CODES:
-                return None
-        elif not isinstance(exc, APIConnectionError) or isinstance(exc, IncompleteStreamError):
-            return None
-        backoff = min(0.5 * (2 ** attempt), 8.0) * (0.75 + random.random() * 0.5)
-        asked = exc.retry_after if isinstance(exc, RateLimitError) else getattr(exc, "_retry_after", None)
-        if asked is not None and asked >= 0:
-            return min(max(asked, backoff if asked == 0 else asked), MAX_RETRY_DELAY)
-        return backoff
+    def _budget(self, deadline: Optional[float]) -> Optional[_Budget]:
+        seconds = _seconds(deadline, "deadline") if deadline is not None else self.deadline
+        return _Budget(seconds) if seconds is not None else None
 
-    def _send_once(self, request: HttpRequest, ends_at: Optional[float]) -> requests.Response:
+    def _retry_delay(self, exc: LlmConnectorError, attempt: int, budget: Optional[_Budget]) -> Optional[float]:
+        """Seconds to wait before the next try, or None when there is none."""
+        if attempt >= self.max_retries or not _retryable(exc):
+            return None
+        asked = exc.retry_after if isinstance(exc, APIStatusError) else None
+        if asked is None:
+            delay = min(_BACKOFF_FIRST * (2.0 ** attempt), _BACKOFF_MAX) * (0.75 + random.random() * 0.5)
+        elif asked > MAX_RETRY_DELAY:
+            return None
+        else:
+            delay = asked
+        if budget is not None and delay >= budget.left():
+            return None
+        return delay
+
+    def _send_once(self, request: HttpRequest, budget: Optional[_Budget]) -> requests.Response:
         method, url, body = request.method, request.url, request.body
         carry_credentials = True
         first_origin = _origin(url)
@@ -203,30 +282,33 @@ class Transport:
                 request.auth.apply(method, url, headers, body)
             else:
                 headers = {k: v for k, v in headers.items() if k.lower() not in SECRET_HEADERS}
-            response = self._request(method, url, headers, body, ends_at)
-            if response.status_code in _REDIRECTS and response.headers.get("location"):
-                location = urljoin(url, response.headers["location"])
-                response.close()
-                if _origin(location) != first_origin:
+            response = self._request(method, url, headers, body, budget)
+            location = response.headers.get("location") if response.status_code in _REDIRECTS else None
+            if location:
+                close_response(response)
+                url = urljoin(url, location)
+                if _origin(url) != first_origin:
                     carry_credentials = False
                 if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
                     method, body = "GET", None
-                url = location
                 continue
             if response.status_code >= 400:
-                raise self._status_error(response)
+                raise self._status_error(response, headers, budget)
             return response
-        raise APIConnectionError("too many redirects (more than %d)" % _MAX_REDIRECTS, provider=self.provider)
+        raise APIConnectionError(f"too many redirects (more than {_MAX_REDIRECTS})", provider=self.provider)
 
     def _request(
-        self, method: str, url: str, headers: Dict[str, str], body: Optional[bytes], ends_at: Optional[float]
+        self, method: str, url: str, headers: Dict[str, str], body: Optional[bytes], budget: Optional[_Budget]
     ) -> requests.Response:
         connect, read = self.timeout
-        if ends_at is not None:
-            left = max(ends_at - time.monotonic(), 0.001)
-            connect = min(connect, left) if connect is not None else left
-            read = min(read, left) if read is not None else left
+        if budget is not None:
+            left = budget.left()
+            if left <= 0:
+                raise budget.error(self.provider, "waiting to send the request")
+            connect = left if connect is None or left < connect else connect
+            read = left if read is None or left < read else read
         started = time.monotonic()
+        error: Optional[LlmConnectorError] = None
         try:
             response = self.session.request(
                 method,
@@ -240,81 +322,110 @@ class Transport:
                 allow_redirects=False,
                 auth=_KEEP_AUTH,
             )
-        except requests.exceptions.ConnectTimeout:
-            raise self._timeout_error("connect", ends_at, "connecting to %s" % redact_url(url)) from None
-        except requests.exceptions.ReadTimeout:
-            raise self._timeout_error("read", ends_at, "waiting for the response to %s" % redact_url(url)) from None
-        except requests.exceptions.InvalidURL:
-            raise ConfigurationError("invalid URL: %s" % redact_url(url), provider=self.provider) from None
-        except (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
-            raise ConfigurationError(
-                "URL needs http:// or https://: %s" % redact_url(url), provider=self.provider
-            ) from None
-        except requests.exceptions.SSLError:
-            raise APIConnectionError(
-                "TLS error talking to %s (certificate verification failed or TLS broke)" % _host(url),
-                provider=self.provider,
-            ) from None
-        except requests.exceptions.ProxyError:
-            raise APIConnectionError("the proxy refused or failed the connection to %s" % _host(url),
-                                     provider=self.provider) from None
-        except requests.exceptions.RequestException as exc:
-            raise APIConnectionError(
-                "could not reach %s (%s)" % (_host(url), _reason(exc)), provider=self.provider
-            ) from None
+        except Exception as exc:  # noqa: BLE001 - the boundary: every foreign exception becomes one of ours
+            error = self._send_error(exc, url, headers, budget)
+        if error is not None:  # raised here, outside the except block: no foreign __context__
+            logger.debug("%s %s failed after %.0f ms: %s", method, redact_url(url),
+                         (time.monotonic() - started) * 1000, _summary(error))
+            raise error
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "%s %s -> %d in %.0f ms", method, redact_url(url), response.status_code,
-                (time.monotonic() - started) * 1000,
-            )
+            logger.debug("%s %s -> %d in %.0f ms", method, redact_url(url), response.status_code,
+                         (time.monotonic() - started) * 1000)
         return response
 
-    def _timeout_error(self, limit: str, ends_at: Optional[float], what: str) -> APITimeoutError:
-        if ends_at is not None and time.monotonic() >= ends_at - 0.01:
-            return APITimeoutError(
-                "deadline of %.3gs for the call passed while %s" % (self.deadline or 0, what),
-                limit="deadline", provider=self.provider,
+    def _send_error(
+        self, exc: Exception, url: str, headers: Mapping[str, str], budget: Optional[_Budget]
+    ) -> LlmConnectorError:
+        """Our error for a failure of ``session.request``, built from parts we control."""
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return self._timeout_error("connect", budget, f"connecting to {_host(url)}")
+        if isinstance(exc, requests.exceptions.ReadTimeout):
+            return self._timeout_error("read", budget, f"waiting for the response from {_host(url)}")
+        if isinstance(exc, (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
+                            requests.exceptions.URLRequired)):
+            return ConfigurationError(f"base_url: needs http:// or https://, got {redact_url(url)}",
+                                      provider=self.provider)
+        if isinstance(exc, requests.exceptions.InvalidURL):
+            return ConfigurationError(f"base_url: not a valid URL: {redact_url(url)}", provider=self.provider)
+        bad = _bad_header(headers)
+        if bad is not None:
+            return ConfigurationError(
+                f"header {bad}: its value cannot be sent (a line break, a leading space, or a character outside "
+                "Latin-1; check the API key for stray characters)", provider=self.provider,
             )
-        connect, read = self.timeout
-        seconds = connect if limit == "connect" else read
-        return APITimeoutError(
-            "%s timeout (%ss) while %s" % (limit, seconds, what), limit=limit, provider=self.provider
-        )
+        if isinstance(exc, requests.exceptions.SSLError):
+            return APIConnectionError(
+                f"TLS error talking to {_host(url)} (certificate verification failed or TLS broke)",
+                provider=self.provider,
+            )
+        if isinstance(exc, requests.exceptions.ProxyError):
+            return APIConnectionError(f"the proxy refused or failed the connection to {_host(url)}",
+                                      provider=self.provider)
+        return APIConnectionError(f"no answer from {_host(url)} ({_reason(exc)})", provider=self.provider)
 
-    def _status_error(self, response: requests.Response) -> APIStatusError:
+    def _timeout_error(self, limit: str, budget: Optional[_Budget], what: str) -> APITimeoutError:
+        if budget is not None and budget.left() < _DEADLINE_SLACK:
+            return budget.error(self.provider, what)
+        seconds = self.timeout[0] if limit == "connect" else self.timeout[1]
+        return APITimeoutError(f"{limit} timeout ({seconds or 0:g}s) while {what}", limit=limit,
+                               provider=self.provider)
+
+    def _status_error(
+        self, response: requests.Response, headers: Mapping[str, str], budget: Optional[_Budget]
+    ) -> APIStatusError:
+        pieces: List[bytes] = []
+        size = 0
         try:
-            body = b"".join(_read_body(response, self.provider, limit=_MAX_ERROR_BODY))
+            for data in _read_body(response, self.provider, self.timeout[1], budget):
+                pieces.append(data)
+                size += len(data)
+                if size >= _MAX_ERROR_BODY:
+                    break
         except LlmConnectorError:
-            body = b""
+            pass  # the status says enough; keep what arrived
         finally:
-            response.close()
-        return error_from_response(response.status_code, body, response.headers, provider=self.provider)
+            close_response(response)
+        error = error_from_response(response.status_code, b"".join(pieces), response.headers,
+                                    provider=self.provider)
+        _scrub(error, _secret_values(headers))
+        return error
 
     # -- reading --------------------------------------------------------------------------------------
 
     def read_all(self, response: requests.Response, *, deadline: Optional[float] = None) -> bytes:
-        """The whole body (a non-streaming answer), then the response is closed."""
+        """The whole body (a non-streaming answer); then the connection goes back to the pool, or is closed
+        when the body did not arrive whole."""
         try:
             return b"".join(self.iter_bytes(response, deadline=deadline))
         finally:
-            response.close()
+            close_response(response)
 
     def iter_bytes(self, response: requests.Response, *, deadline: Optional[float] = None) -> Iterator[bytes]:
-        """Body bytes as they arrive (decompressed). Raises ``APITimeoutError`` when no byte came within the idle
-        timeout, ``IncompleteStreamError`` when the connection broke mid-body."""
-        return _read_body(response, self.provider, idle=self.timeout[1])
+        """Body bytes as they arrive (decompressed).
+
+        Raises ``APITimeoutError`` when no byte came within the idle timeout (``limit="read"``) or the call's
+        deadline passed (``limit="deadline"``; the deadline that ``send`` started counts, else ``deadline``
+        from now), ``IncompleteStreamError`` when the connection broke or closed mid-body.
+        """
+        budget: Optional[_Budget] = getattr(response, _BUDGET_ATTR, None)
+        if budget is None:
+            budget = self._budget(deadline)
+        return _read_body(response, self.provider, self.timeout[1], budget)
 
 
-def _is_overload(exc: APIStatusError) -> bool:
-    return (exc.code or "").lower() in ("overloaded_error", "overloaded", "server_overloaded")
+def _retryable(exc: LlmConnectorError) -> bool:
+    if isinstance(exc, APIStatusError):
+        if exc.status_code not in _RETRY_STATUSES and (exc.code or "").lower() not in _OVERLOAD_CODES:
+            return False
+        found = ((exc.code or "") + " " + (exc.body or "")).lower()
+        return not any(code in found for code in _NO_RETRY_CODES)
+    if isinstance(exc, APITimeoutError):
+        return exc.limit != "deadline"
+    return isinstance(exc, APIConnectionError) and not isinstance(exc, IncompleteStreamError)
 
 
-def _host(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-        return "%s://%s" % (parts.scheme, parts.netloc.rpartition("@")[2])
-    except ValueError:
-        return "<invalid url>"
+def _summary(exc: LlmConnectorError) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _reason(exc: BaseException) -> str:
@@ -323,14 +434,18 @@ def _reason(exc: BaseException) -> str:
     cur: Optional[BaseException] = exc
     while cur is not None and id(cur) not in seen:
         seen.add(id(cur))
+        if isinstance(cur, http.client.RemoteDisconnected):  # before ConnectionResetError, its base
+            return "the server closed the connection without answering"
+        if isinstance(cur, http.client.BadStatusLine):
+            return "the answer is not HTTP"
+        if isinstance(cur, (http.client.LineTooLong, http.client.HTTPException)):
+            return "the answer's HTTP head is malformed"
         if isinstance(cur, ConnectionRefusedError):
             return "connection refused"
         if isinstance(cur, ConnectionResetError):
             return "connection reset by peer"
         if isinstance(cur, socket.gaierror):
             return "name resolution failed"
-        if isinstance(cur, (http.client.RemoteDisconnected, http.client.BadStatusLine)):
-            return "the server closed the connection without answering"
         nxt = cur.__cause__ or cur.__context__
         if nxt is None and cur.args and isinstance(cur.args[0], BaseException):
             nxt = cur.args[0]
@@ -346,6 +461,71 @@ def _reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def _bad_header(headers: Mapping[str, str]) -> Optional[str]:
+    """The name of the first header whose value HTTP cannot carry, or None."""
+    for name, value in headers.items():
+        if not isinstance(value, (str, bytes)):
+            return name
+        text = value.decode("latin-1") if isinstance(value, bytes) else value
+        if text[:1].isspace() or "\r" in text or "\n" in text or "\x00" in text:
+            return name
+        try:
+            text.encode("latin-1")
+        except UnicodeEncodeError:
+            return name
+    return None
+
+
+def _secret_values(headers: Mapping[str, str]) -> List[str]:
+    """The credential values a request carried (whole header values and the token after ``Bearer``)."""
+    found: List[str] = []
+    for name, value in headers.items():
+        if name.lower() in SECRET_HEADERS and isinstance(value, str):
+            found.append(value)
+            for piece in value.replace(",", " ").split():
+                found.append(piece.split("=", 1)[-1])
+    return sorted({s for s in found if len(s) >= _MIN_SECRET and s.lower() not in _AUTH_SCHEMES},
+                  key=len, reverse=True)
+
+
+def _scrub(error: LlmConnectorError, secrets: List[str]) -> None:
+    """Hide any credential the service echoed back in its error text."""
+    if not secrets:
+        return
+    for attr in ("message", "body"):
+        text = getattr(error, attr)
+        if text:
+            for secret in secrets:
+                text = text.replace(secret, "<hidden>")
+            setattr(error, attr, text)
+    error.args = (error.message,)
+
+
+class _Deflate:
+    """``Content-Encoding: deflate``: zlib-wrapped as the standard says, or raw deflate as some servers send."""
+
+    def __init__(self) -> None:
+        self._inner: Any = zlib.decompressobj()
+        self._first = True
+
+    @property
+    def eof(self) -> bool:
+        return bool(self._inner.eof)
+
+    def decompress(self, data: bytes) -> bytes:
+        if not self._first:
+            return bytes(self._inner.decompress(data))
+        self._first = False
+        try:
+            return bytes(self._inner.decompress(data))
+        except zlib.error:
+            self._inner = zlib.decompressobj(-zlib.MAX_WBITS)
+            return bytes(self._inner.decompress(data))
+
+    def flush(self) -> bytes:
+        return bytes(self._inner.flush())
+
+
 def _decoder_for(encoding: str, provider: str) -> Optional[Any]:
     encoding = encoding.strip().lower()
     if encoding in ("", "identity"):
@@ -353,86 +533,104 @@ def _decoder_for(encoding: str, provider: str) -> Optional[Any]:
     if encoding in ("gzip", "x-gzip"):
         return zlib.decompressobj(16 + zlib.MAX_WBITS)
     if encoding == "deflate":
-        return zlib.decompressobj()
-    raise StreamParseError("unsupported Content-Encoding %r in the response" % encoding, provider=provider)
+        return _Deflate()
+    raise StreamParseError(f"the response uses Content-Encoding {encoding!r}, which this library does not decode",
+                           provider=provider)
+
+
+def _socket_of(response: requests.Response) -> Optional[socket.socket]:
+    raw = response.raw
+    sock = getattr(getattr(raw, "_connection", None), "sock", None)
+    if sock is None:
+        sock = getattr(getattr(getattr(getattr(raw, "_fp", None), "fp", None), "raw", None), "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
 
 
 def _read_body(
-    response: requests.Response, provider: str, *, idle: Optional[float] = None, limit: Optional[int] = None
+    response: requests.Response, provider: str, idle: Optional[float], budget: Optional[_Budget]
 ) -> Iterator[bytes]:
     """Yield the body's bytes as soon as the socket has them.
 
     Reads with ``read1`` on the underlying ``http.client.HTTPResponse``: it returns what has arrived (one read
     of the socket, at most one HTTP chunk) instead of waiting to fill a buffer, so a close-delimited body is
-    not held back the way ``iter_content``/``iter_lines`` hold it.
+    not held back the way ``iter_content``/``iter_lines`` hold it. With a ``budget`` (deadline), the socket
+    waits at most the time left before each read.
     """
+    status = response.status_code
     raw = response.raw
     fp = getattr(raw, "_fp", None)
     if fp is None or not hasattr(fp, "read1"):  # pragma: no cover - exotic adapters
         fp = raw
     decoder = _decoder_for(response.headers.get("content-encoding", ""), provider)
     read1 = fp.read1
-    total = 0
+    sock = _socket_of(response) if budget is not None else None
     try:
         while True:
+            if budget is not None:
+                left = budget.left()
+                if left <= 0:
+                    raise budget.error(provider, "reading the response body", status)
+                if sock is not None:
+                    sock.settimeout(left if idle is None or left < idle else idle)
             data = read1(_READ_SIZE)
             if not data:
                 break
-            total += len(data)
             if decoder is not None:
                 data = decoder.decompress(data)
                 if not data:
                     continue
             yield data
-            if limit is not None and total >= limit:
-                return
         remaining = getattr(fp, "length", None)
         if isinstance(remaining, int) and remaining > 0:
             raise IncompleteStreamError(
-                "the connection closed %d bytes before the end of the body (Content-Length)" % remaining,
-                provider=provider, status_code=response.status_code,
+                f"the connection closed {remaining} bytes before the end of the body (Content-Length)",
+                provider=provider, status_code=status,
             )
         if decoder is not None:
             tail = decoder.flush()
-            if not getattr(decoder, "eof", True):
+            if not decoder.eof:
                 raise IncompleteStreamError("the compressed body was cut off", provider=provider,
-                                            status_code=response.status_code)
+                                            status_code=status)
             if tail:
                 yield tail
+        setattr(response, _COMPLETE_ATTR, True)
     except (socket.timeout, TimeoutError):
+        if budget is not None and budget.left() < _DEADLINE_SLACK:
+            raise budget.error(provider, "reading the response body", status) from None
         raise APITimeoutError(
-            "read timeout: no data for %ss in the middle of the response body" % (idle,), limit="read",
-            provider=provider, status_code=response.status_code,
+            "read timeout: no data for %gs in the middle of the response body" % (idle or 0), limit="read",
+            provider=provider, status_code=status,
         ) from None
     except http.client.IncompleteRead:
         raise IncompleteStreamError(
             "the connection closed in the middle of the body (HTTP framing cut off)", provider=provider,
-            status_code=response.status_code,
+            status_code=status,
         ) from None
     except zlib.error:
-        raise StreamParseError("the compressed body is corrupt", provider=provider,
-                               status_code=response.status_code) from None
-    except (OSError, http.client.HTTPException, ValueError, AttributeError) as exc:
-        # AttributeError/ValueError: http.client after the socket was closed under it (stream closed
-        # from another thread).
+        raise StreamParseError("the compressed body is corrupt", provider=provider, status_code=status) from None
+    except (OSError, http.client.HTTPException, ValueError, AttributeError, TypeError) as exc:
+        # AttributeError/ValueError/TypeError: http.client after the socket was closed under it (a stream
+        # closed from another thread).
         raise IncompleteStreamError(
-            "the connection broke in the middle of the body (%s)" % _reason(exc), provider=provider,
-            status_code=response.status_code,
+            f"the connection broke in the middle of the body ({_reason(exc)})", provider=provider,
+            status_code=status,
         ) from None
 
 
 def close_response(response: requests.Response) -> None:
-    """Close a response and its connection now, also when another thread is blocked reading it.
+    """Free a response's connection now, also when another thread is blocked reading it.
 
-    A half-read connection is never returned to the pool: the socket is shut down (which wakes a reader
-    blocked in ``recv`` on another thread), then closed.
+    A body read to its end gives the connection back to the pool. A half-read connection never goes back:
+    the socket is shut down (which wakes a reader blocked in ``recv`` on another thread), then closed.
     """
     raw = response.raw
-    conn = getattr(raw, "_connection", None)
-    sock = getattr(conn, "sock", None)
-    if sock is None:
-        fp = getattr(getattr(getattr(raw, "_fp", None), "fp", None), "raw", None)
-        sock = getattr(fp, "_sock", None)
+    if getattr(response, _COMPLETE_ATTR, False):
+        try:
+            raw.release_conn()
+            return
+        except Exception:  # noqa: BLE001 - fall through to a hard close
+            pass
+    sock = _socket_of(response)
     if sock is not None:
         try:
             sock.shutdown(socket.SHUT_RDWR)
@@ -442,6 +640,7 @@ def close_response(response: requests.Response) -> None:
         response.close()
     except Exception:  # noqa: BLE001 - closing must never raise
         pass
+    conn = getattr(raw, "_connection", None)
     if conn is not None:
         try:
             conn.close()
