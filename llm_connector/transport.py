@@ -593,6 +593,11 @@ def _read_body(
                                             status_code=status)
             if tail:
                 yield tail
+        # http.client's read1 does not mark a Content-Length body finished when it ends (read() does); without
+        # this the pooled connection would refuse its next request.
+        close_fp = getattr(fp, "close", None)
+        if close_fp is not None and fp is not raw:
+            close_fp()
         setattr(response, _COMPLETE_ATTR, True)
     except (socket.timeout, TimeoutError):
         if budget is not None and budget.left() < _DEADLINE_SLACK:

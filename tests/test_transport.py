@@ -257,3 +257,24 @@ def test_transport_send_and_read_all_work_without_a_client(server):
     response = transport.send(HttpRequest("GET", server.url + "/ping"))
     assert transport.read_all(response) == b'{"ok":true}'
     assert repr(HttpRequest("GET", server.url + "/p?key=secret")) == f"HttpRequest(GET {server.url}/p?key=...)"
+
+
+def test_a_connection_reused_after_a_content_length_answer_sends_each_request_once(server):
+    """http.client's read1 leaves a Content-Length response open at its end; the pool must not get it back
+    that way (the next request on it would fail and be retried: a duplicate POST). An error kept by the caller
+    keeps the old response alive through its traceback, which is how this shows up in real use."""
+    from llm_connector import ChatRequest, LlmClient, LlmConnectorError, Message
+    from llm_connector.testing import Reply
+
+    server.add(Reply.json({"error": {"message": "content policy", "type": "invalid_request_error"}}))
+    server.add(Reply.json({"choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}]}))
+    client = LlmClient.openai("k", base_url=server.url)
+    request = ChatRequest(model="m", messages=[Message.user("hi")])
+    kept = []
+    try:
+        client.chat(request)
+    except LlmConnectorError as exc:
+        kept.append(exc)
+    assert client.chat(request).content == "ok"
+    assert len(server.requests) == 2
+    assert server.connections == 1
