@@ -59,6 +59,8 @@ class _HttpBackend:
             return endpoint
         merged = dict(endpoint.headers)
         merged.update(headers or {})
+        if api_key is not None and not api_key and self.preset.key_required:
+            raise ConfigurationError("api_key: the per-call key is empty", provider=endpoint.provider)
         if base_url:
             normalize = getattr(self.protocol, "normalize_base_url", None)
             base_url = normalize(base_url) if normalize is not None else base_url.rstrip("/")

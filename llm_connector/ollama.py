@@ -23,7 +23,7 @@ from .protocols import loads
 from .protocols import ollama as protocol
 from .protocols.ollama import OllamaModel, OllamaModelDetails, OllamaModelInfo, OllamaProgress, OllamaRunningModel
 from .stream import Stream
-from .transport import HttpRequest, close_response
+from .transport import HttpRequest, close_response, redact_url
 
 __all__ = [
     "OllamaClient",
@@ -56,7 +56,7 @@ class OllamaClient(LlmClient):
         return base
 
     def __repr__(self) -> str:
-        return f"OllamaClient(base_url={self.base_url!r})"
+        return f"OllamaClient(base_url={redact_url(self.base_url)!r})"
 
     # -- sending --------------------------------------------------------------------------------------
 

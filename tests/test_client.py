@@ -164,3 +164,11 @@ def test_services_without_a_model_list_say_so_without_sending(server, make):
     with pytest.raises(UnsupportedOperationError):
         make(server.url).models()
     assert server.requests == []
+
+
+def test_an_empty_per_call_key_is_refused_before_sending(server):
+    client = LlmClient.openai("k", base_url=server.url)
+    with pytest.raises(ConfigurationError) as info:
+        client.chat(request(), api_key="")
+    assert "api_key" in str(info.value)
+    assert server.requests == []
