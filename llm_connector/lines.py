@@ -96,17 +96,29 @@ class LineDecoder:
         (['one'], ['two'], ['thr'])
     """
 
-    __slots__ = ("_decoder", "_parts", "_skip_lf", "_at_start")
+    __slots__ = ("_decoder", "_parts", "_skip_lf", "_at_start", "_clean")
 
     def __init__(self) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._parts: List[str] = []  # pieces of the line not ended yet; joined once when it ends
         self._skip_lf = False  # the text so far ended with CR: an LF next is its CRLF's second half
         self._at_start = True  # no character decoded yet: a BOM would be dropped
+        self._clean = False  # the last read ended with LF: no partial line, character or CR is pending
 
     def feed(self, data: bytes) -> List[str]:
         """Take the next bytes of the body; return the lines they complete."""
-        return self._split(self._decoder.decode(data))
+        if self._clean and data[-1:] == b"\n":
+            # The hot path: whole lines after whole lines. Nothing is pending, and LF ends a UTF-8 character,
+            # so a one-shot decode is the incremental decode.
+            text = data.decode("utf-8", "replace")
+            if "\r" in text:
+                text = text.replace("\r\n", "\n").replace("\r", "\n")
+            lines = text.split("\n")
+            lines.pop()
+            return lines
+        lines = self._split(self._decoder.decode(data))
+        self._clean = data[-1:] == b"\n" and not self._parts and not self._skip_lf and not self._at_start
+        return lines
 
     def flush(self) -> List[str]:
         """End of the body: return what is left (a last line without terminator); the decoder starts afresh."""
@@ -117,6 +129,7 @@ class LineDecoder:
         self._parts = []
         self._skip_lf = False
         self._at_start = True
+        self._clean = False
         return lines
 
     def _split(self, text: str) -> List[str]:
@@ -200,6 +213,8 @@ class SSEDecoder:
         for line in lines:
             if line[:6] == "data: ":
                 data.append(line[6:])
+            elif line[:7] == "event: ":
+                self._event = line[7:]
             elif not line:
                 # "If the data buffer is an empty string, set the data buffer and the event type buffer to the
                 # empty string and return."

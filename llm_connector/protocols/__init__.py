@@ -28,6 +28,7 @@ __all__ = ["Endpoint", "load", "json_body", "loads", "join_url", "stream_error"]
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _loads = json.loads
+_raw_decode = json.JSONDecoder().raw_decode
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,14 @@ def _unserializable(obj: Any, path: str) -> Optional[str]:
 
 def loads(text: str, provider: str, what: str = "stream line") -> Any:
     """Parse JSON from a service; a ``StreamParseError`` naming the provider and the line when it is not JSON."""
+    # The hot path: raw_decode skips json.loads' two whitespace regex scans; anything unusual (surrounding
+    # whitespace, trailing data, invalid JSON) goes through json.loads, for its exact behaviour and message.
+    try:
+        obj, end = _raw_decode(text)
+        if end == len(text):
+            return obj
+    except ValueError:
+        pass
     try:
         return _loads(text)
     except ValueError as exc:

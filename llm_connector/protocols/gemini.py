@@ -425,7 +425,7 @@ def _check_object(data: Any, provider: str) -> Mapping[str, Any]:
     """``data`` as a response object; the typed error for an error object or a blocked prompt."""
     if isinstance(data, list) and len(data) == 1:
         data = data[0]  # Gemini's non-SSE stream format wraps objects (and errors) in an array
-    if not isinstance(data, Mapping):
+    if not isinstance(data, dict):  # what JSON parsing gives (a typing.Mapping check costs 10x per chunk)
         raise StreamParseError(f"the service sent something that is not a JSON object: {shorten(data, 200)}",
                                provider=provider, body=str(data))
     if data.get("error"):
@@ -551,8 +551,41 @@ def _stream_choice(candidate: Mapping[str, Any], state: _StreamState) -> Streami
     return StreamingChoice(index, Delta(role, text, thoughts, calls), reason, raw, candidate.get("logprobsResult"))
 
 
+def _plain_text_event(data: Any, state: _StreamState) -> Optional[StreamingResponse]:
+    """The hot path: one candidate already seen, one part of plain text, not finished. None otherwise."""
+    if type(data) is not dict or state.finished:
+        return None
+    candidates = data.get("candidates")
+    if not candidates or len(candidates) != 1 or "error" in data:
+        return None
+    candidate = candidates[0]
+    if type(candidate) is not dict or "finishReason" in candidate:
+        return None
+    index = candidate.get("index", 0)
+    content = candidate.get("content")
+    if index not in state.seen or type(content) is not dict:
+        return None
+    parts = content.get("parts")
+    if not parts or len(parts) != 1:
+        return None
+    part = parts[0]
+    if type(part) is not dict or len(part) != 1 or type(part.get("text")) is not str:
+        return None
+    usage_data = data.get("usageMetadata")
+    if usage_data:
+        state.usage = usage_data
+    text = part["text"]
+    return StreamingResponse(data.get("responseId") or "", "chat.completion.chunk", state.created,
+                             data.get("modelVersion") or "",
+                             [StreamingChoice(index, Delta(None, text), None, None, candidate.get("logprobsResult"))],
+                             text if index == 0 else "", None, None, None, data)
+
+
 def decode_event(data: Any, state: _StreamState) -> Optional[StreamingResponse]:
     """One parsed stream event -> a chunk (None when it carries nothing to hand out)."""
+    fast = _plain_text_event(data, state)
+    if fast is not None:
+        return fast
     obj = _check_object(data, state.provider)
     choices = []
     content = ""
@@ -566,7 +599,7 @@ def decode_event(data: Any, state: _StreamState) -> Optional[StreamingResponse]:
     usage_data = obj.get("usageMetadata")
     if usage_data:
         state.usage = usage_data
-    usage = state.take_usage()
+    usage = state.take_usage() if state.finished else None
     if not choices and usage is None:
         return None
     return StreamingResponse(obj.get("responseId") or "", "chat.completion.chunk", state.created,

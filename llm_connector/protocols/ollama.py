@@ -372,7 +372,7 @@ def _finish(data: Mapping[str, Any], made_tool_calls: bool) -> Tuple[str, Option
 
 def _message(data: Mapping[str, Any]) -> Mapping[str, Any]:
     message = data.get("message")
-    return message if isinstance(message, Mapping) else {}
+    return message if isinstance(message, dict) else {}  # parsed JSON; a typing.Mapping check is 10x slower
 
 
 def _object(obj: Any, provider: str) -> Dict[str, Any]:
@@ -434,7 +434,7 @@ def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[Strea
         yield chunk
         if obj.get("done") is True:
             return
-    raise IncompleteStreamError(f'{provider}: the stream ended without its "done": true line', provider=provider)
+    raise IncompleteStreamError('the stream ended without its "done": true line', provider=provider)
 
 
 # -- model management -------------------------------------------------------------------------------------

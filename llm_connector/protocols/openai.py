@@ -268,10 +268,26 @@ def decode_chunk(obj: Any, provider: str) -> StreamingResponse:
                                body=str(obj))
     if "error" in obj and obj["error"]:
         raise stream_error(obj, provider)
+    raw_choices = obj.get("choices")
+    if raw_choices and len(raw_choices) == 1:
+        # The hot path: one choice whose delta carries text only (most chunks of every stream).
+        c = raw_choices[0]
+        d = c.get("delta")
+        if type(d) is dict and c.get("finish_reason") is None and "tool_calls" not in d \
+                and "reasoning_content" not in d and "reasoning" not in d:
+            text = d.get("content")
+            usage = obj.get("usage")
+            return StreamingResponse(
+                obj.get("id") or "", obj.get("object") or "chat.completion.chunk", obj.get("created") or 0,
+                obj.get("model") or "",
+                [StreamingChoice(c.get("index", 0), Delta(d.get("role"), text), None, None, c.get("logprobs"))],
+                text if type(text) is str else "", None, decode_usage(usage) if usage else None,
+                obj.get("system_fingerprint"), obj,
+            )
     choices = []
     content = ""
     reasoning = None
-    for c in obj.get("choices") or ():
+    for c in raw_choices or ():
         d = c.get("delta") or c.get("message") or {}
         text = d.get("content")
         r = d.get("reasoning_content") or d.get("reasoning")
