@@ -4,13 +4,11 @@ A service that speaks a protocol we already have is one row here (and, for disco
 constructor on ``LlmClient``). Presets name their protocol; they do not import it.
 """
 
-from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 __all__ = ["Preset", "PRESETS", "get_preset"]
 
 
-@dataclass(frozen=True)
 class Preset:
     """One provider.
 
@@ -19,16 +17,35 @@ class Preset:
     ``options`` are the protocol quirks (see each protocol module's docstring).
     """
 
-    name: str
-    protocol: str
-    base_url: Optional[str]
-    env: Tuple[str, ...] = ()
-    auth: str = "bearer"
-    key_required: bool = True
-    options: Mapping[str, Any] = field(default_factory=dict)
-    base_url_env: Optional[str] = None
-    description: str = ""
-    default_model: str = ""
+    __slots__ = ("name", "protocol", "base_url", "env", "auth", "key_required", "options", "base_url_env",
+                 "description", "default_model")
+
+    def __init__(
+        self,
+        name: str,
+        protocol: str,
+        base_url: Optional[str],
+        env: Tuple[str, ...] = (),
+        auth: str = "bearer",
+        key_required: bool = True,
+        options: Optional[Mapping[str, Any]] = None,
+        base_url_env: Optional[str] = None,
+        description: str = "",
+        default_model: str = "",
+    ) -> None:
+        self.name = name
+        self.protocol = protocol
+        self.base_url = base_url
+        self.env = env
+        self.auth = auth
+        self.key_required = key_required
+        self.options: Mapping[str, Any] = options or {}
+        self.base_url_env = base_url_env
+        self.description = description
+        self.default_model = default_model
+
+    def __repr__(self) -> str:
+        return f"Preset({self.name!r}, protocol={self.protocol!r}, base_url={self.base_url!r})"
 
 
 PRESETS: Dict[str, Preset] = {

@@ -21,7 +21,6 @@ import random
 import socket
 import time
 import zlib
-from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -79,15 +78,18 @@ _BUDGET_ATTR = "_llm_connector_budget"
 _COMPLETE_ATTR = "_llm_connector_complete"
 
 
-@dataclass
 class HttpRequest:
     """One HTTP request as a protocol module encodes it. ``body`` holds the exact bytes sent (and signed)."""
 
-    method: str
-    url: str
-    headers: Dict[str, str] = field(default_factory=dict)
-    body: Optional[bytes] = None
-    auth: Auth = field(default_factory=NoAuth)
+    __slots__ = ("method", "url", "headers", "body", "auth")
+
+    def __init__(self, method: str, url: str, headers: Optional[Dict[str, str]] = None, body: Optional[bytes] = None,
+                 auth: Optional[Auth] = None) -> None:
+        self.method = method
+        self.url = url
+        self.headers: Dict[str, str] = headers if headers is not None else {}
+        self.body = body
+        self.auth: Auth = auth if auth is not None else NoAuth()
 
     def __repr__(self) -> str:
         return f"HttpRequest({self.method} {redact_url(self.url)})"

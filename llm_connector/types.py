@@ -13,7 +13,6 @@ writers: ``to_json()`` (compact JSON), ``to_sse()`` (``data: {...}\\n\\n``) and 
 """
 
 import json
-from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
 
@@ -61,20 +60,41 @@ def _plain(value: Any) -> Any:
 
 
 class _Data:
-    """Shared writers. Field names are read once per class, never per call."""
+    """The shared behaviour of the data classes: equality, repr and the writers, all driven by ``_fields``.
 
-    __dataclass_fields__: ClassVar[Dict[str, Any]]
+    The classes are plain ``__slots__`` classes with explicit ``__init__``s rather than dataclasses: that keeps
+    ``import llm_connector`` cheap (no ``dataclasses``/``inspect``) and chunk construction fast. A subclass may
+    still be a dataclass (``_fields`` is then read from it once).
+    """
+
+    __slots__ = ()
+    #: the field names, in ``__init__`` order (``raw`` never among them)
+    _fields: ClassVar[Tuple[str, ...]] = ()
     #: nested field name -> class (a list of it when the field holds a list)
     _nested: ClassVar[Dict[str, Type["_Data"]]] = {}
-    _names_cache: ClassVar[Optional[Tuple[str, ...]]] = None
+    #: the class keeps the mapping it was read from in ``.raw``
+    _has_raw: ClassVar[bool] = False
 
     @classmethod
     def _names(cls) -> Tuple[str, ...]:
-        names = cls.__dict__.get("_names_cache")
-        if names is None:
-            names = tuple(f.name for f in fields(cls) if f.name != "raw")
-            cls._names_cache = names
-        return names
+        names = cls.__dict__.get("_fields")
+        if not names and hasattr(cls, "__dataclass_fields__"):
+            import dataclasses
+
+            names = tuple(f.name for f in dataclasses.fields(cls) if f.name != "raw")  # type: ignore[arg-type]
+            cls._fields = names
+        return names or cls._fields
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self._names())
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a dataclass
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._names())
+        return f"{type(self).__name__}({inner})"
 
     def to_dict(self) -> Dict[str, Any]:
         """This object as plain JSON-ready data; None fields are left out, ``raw`` is never included."""
@@ -115,7 +135,7 @@ class _Data:
                     value = nested.from_dict(value)
             kwargs[key] = value
         obj = cls(**kwargs)
-        if "raw" in cls.__dataclass_fields__:
+        if cls._has_raw or "raw" in getattr(cls, "__dataclass_fields__", ()):
             object.__setattr__(obj, "raw", data)
         return obj
 
@@ -143,23 +163,49 @@ def _role(value: Union[str, Role]) -> Role:
         ) from None
 
 
-@dataclass
 class TextBlock(_Data):
     """A piece of text inside a message."""
 
-    text: str = ""
-    type: str = "text"
+    text: str
+    type: str
+
+    __slots__ = ("text", "type")
+    _fields = ("text", "type")
+
+    def __init__(
+        self,
+        text: str = "",
+        type: str = "text",
+    ) -> None:
+        self.text = text
+        self.type = type
 
 
-@dataclass
 class ImageBlock(_Data):
     """An image inside a message: by URL (``url``, also a ``data:`` URL) or as base64 ``data`` + ``media_type``."""
 
-    url: Optional[str] = None
-    media_type: Optional[str] = None
-    data: Optional[str] = None
-    detail: Optional[str] = None
-    type: str = "image"
+    url: Optional[str]
+    media_type: Optional[str]
+    data: Optional[str]
+    detail: Optional[str]
+    type: str
+
+    __slots__ = ("url", "media_type", "data", "detail", "type")
+    _fields = ("url", "media_type", "data", "detail", "type")
+
+    def __init__(
+        self,
+        url: Optional[str] = None,
+        media_type: Optional[str] = None,
+        data: Optional[str] = None,
+        detail: Optional[str] = None,
+        type: str = "image",
+    ) -> None:
+        self.url = url
+        self.media_type = media_type
+        self.data = data
+        self.detail = detail
+        self.type = type
 
     @classmethod
     def from_url(cls, url: str, detail: Optional[str] = None) -> "ImageBlock":
@@ -214,15 +260,24 @@ def _block(value: Any) -> ContentBlock:
     raise ConfigurationError(f"Message.content: unsupported content block {shorten(repr(value), 120)}")
 
 
-@dataclass
 class FunctionCall(_Data):
     """The function a tool call invokes. ``arguments`` is the JSON text as the model wrote it."""
 
-    name: str = ""
-    arguments: str = ""
+    name: str
+    arguments: str
+
+    __slots__ = ("name", "arguments")
+    _fields = ("name", "arguments")
+
+    def __init__(
+        self,
+        name: str = "",
+        arguments: str = "",
+    ) -> None:
+        self.name = name
+        self.arguments = arguments
 
 
-@dataclass
 class ToolCall(_Data):
     """A call the model asks the caller to execute.
 
@@ -231,11 +286,28 @@ class ToolCall(_Data):
     ``thought_signature`` (Gemini) is kept so the call can be replayed in a later turn.
     """
 
-    id: str = ""
-    type: str = "function"
-    function: FunctionCall = field(default_factory=FunctionCall)
-    index: Optional[int] = None
-    thought_signature: Optional[str] = None
+    id: str
+    type: str
+    function: FunctionCall
+    index: Optional[int]
+    thought_signature: Optional[str]
+
+    __slots__ = ("id", "type", "function", "index", "thought_signature")
+    _fields = ("id", "type", "function", "index", "thought_signature")
+
+    def __init__(
+        self,
+        id: str = "",
+        type: str = "function",
+        function: Optional[FunctionCall] = None,
+        index: Optional[int] = None,
+        thought_signature: Optional[str] = None,
+    ) -> None:
+        self.id = id
+        self.type = type
+        self.function = FunctionCall() if function is None else function
+        self.index = index
+        self.thought_signature = thought_signature
 
     _nested: ClassVar[Dict[str, Type[_Data]]] = {"function": FunctionCall}
 
@@ -269,7 +341,6 @@ class ToolCall(_Data):
             ) from None
 
 
-@dataclass
 class Message(_Data):
     """One turn of a conversation.
 
@@ -279,17 +350,39 @@ class Message(_Data):
     thinking blocks so they can be sent back unchanged in the next turn of a tool round trip.
     """
 
-    role: Role = Role.USER
-    content: Union[str, List[ContentBlock], None] = ""
-    name: Optional[str] = None
-    tool_calls: Optional[List[ToolCall]] = None
-    tool_call_id: Optional[str] = None
-    reasoning_content: Optional[str] = None
-    thinking_blocks: Optional[List[Dict[str, Any]]] = None
+    role: Role
+    content: Union[str, List[ContentBlock], None]
+    name: Optional[str]
+    tool_calls: Optional[List[ToolCall]]
+    tool_call_id: Optional[str]
+    reasoning_content: Optional[str]
+    thinking_blocks: Optional[List[Dict[str, Any]]]
+
+    __slots__ = ("role", "content", "name", "tool_calls", "tool_call_id", "reasoning_content", "thinking_blocks")
+    _fields = ("role", "content", "name", "tool_calls", "tool_call_id", "reasoning_content", "thinking_blocks")
+
+    def __init__(
+        self,
+        role: Role = Role.USER,
+        content: Union[str, List[ContentBlock], None] = "",
+        name: Optional[str] = None,
+        tool_calls: Optional[List[ToolCall]] = None,
+        tool_call_id: Optional[str] = None,
+        reasoning_content: Optional[str] = None,
+        thinking_blocks: Optional[List[Dict[str, Any]]] = None,
+    ) -> None:
+        self.role = role
+        self.content = content
+        self.name = name
+        self.tool_calls = tool_calls
+        self.tool_call_id = tool_call_id
+        self.reasoning_content = reasoning_content
+        self.thinking_blocks = thinking_blocks
+        self._check()
 
     _nested: ClassVar[Dict[str, Type[_Data]]] = {"tool_calls": ToolCall}
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         self.role = _role(self.role)
         content = self.content
         if content is not None and not isinstance(content, str):
@@ -354,14 +447,28 @@ class Message(_Data):
         return out
 
 
-@dataclass
 class Tool(_Data):
     """A function the model may call. ``parameters`` is a JSON schema object."""
 
-    name: str = ""
-    description: Optional[str] = None
-    parameters: Optional[Dict[str, Any]] = None
-    type: str = "function"
+    name: str
+    description: Optional[str]
+    parameters: Optional[Dict[str, Any]]
+    type: str
+
+    __slots__ = ("name", "description", "parameters", "type")
+    _fields = ("name", "description", "parameters", "type")
+
+    def __init__(
+        self,
+        name: str = "",
+        description: Optional[str] = None,
+        parameters: Optional[Dict[str, Any]] = None,
+        type: str = "function",
+    ) -> None:
+        self.name = name
+        self.description = description
+        self.parameters = parameters
+        self.type = type
 
     @classmethod
     def function(
@@ -419,7 +526,6 @@ class ResponseFormat:
         return {"type": "json_schema", "json_schema": {"name": name, "schema": dict(schema), "strict": strict}}
 
 
-@dataclass
 class ChatRequest(_Data):
     """What to ask. Only ``model`` and ``messages`` are needed; every other field is left out when None.
 
@@ -429,24 +535,75 @@ class ChatRequest(_Data):
     modelled here.
     """
 
-    model: str = ""
-    messages: List[Message] = field(default_factory=list)
-    temperature: Optional[float] = None
-    top_p: Optional[float] = None
-    max_tokens: Optional[int] = None
-    stream: Optional[bool] = None
-    stop: Optional[Union[str, List[str]]] = None
-    presence_penalty: Optional[float] = None
-    frequency_penalty: Optional[float] = None
-    seed: Optional[int] = None
-    user: Optional[str] = None
-    tools: Optional[List[Tool]] = None
-    tool_choice: Optional[Union[str, Dict[str, Any]]] = None
-    response_format: Optional[Dict[str, Any]] = None
-    enable_thinking: Optional[bool] = None
-    reasoning_effort: Optional[str] = None
-    thinking_budget: Optional[int] = None
-    extra_body: Optional[Dict[str, Any]] = None
+    model: str
+    messages: List[Message]
+    temperature: Optional[float]
+    top_p: Optional[float]
+    max_tokens: Optional[int]
+    stream: Optional[bool]
+    stop: Optional[Union[str, List[str]]]
+    presence_penalty: Optional[float]
+    frequency_penalty: Optional[float]
+    seed: Optional[int]
+    user: Optional[str]
+    tools: Optional[List[Tool]]
+    tool_choice: Optional[Union[str, Dict[str, Any]]]
+    response_format: Optional[Dict[str, Any]]
+    enable_thinking: Optional[bool]
+    reasoning_effort: Optional[str]
+    thinking_budget: Optional[int]
+    extra_body: Optional[Dict[str, Any]]
+
+    __slots__ = (
+        "model", "messages", "temperature", "top_p", "max_tokens", "stream", "stop", "presence_penalty",
+        "frequency_penalty", "seed", "user", "tools", "tool_choice", "response_format", "enable_thinking",
+        "reasoning_effort", "thinking_budget", "extra_body"
+    )
+    _fields = (
+        "model", "messages", "temperature", "top_p", "max_tokens", "stream", "stop", "presence_penalty",
+        "frequency_penalty", "seed", "user", "tools", "tool_choice", "response_format", "enable_thinking",
+        "reasoning_effort", "thinking_budget", "extra_body"
+    )
+
+    def __init__(
+        self,
+        model: str = "",
+        messages: Optional[List[Message]] = None,
+        temperature: Optional[float] = None,
+        top_p: Optional[float] = None,
+        max_tokens: Optional[int] = None,
+        stream: Optional[bool] = None,
+        stop: Optional[Union[str, List[str]]] = None,
+        presence_penalty: Optional[float] = None,
+        frequency_penalty: Optional[float] = None,
+        seed: Optional[int] = None,
+        user: Optional[str] = None,
+        tools: Optional[List[Tool]] = None,
+        tool_choice: Optional[Union[str, Dict[str, Any]]] = None,
+        response_format: Optional[Dict[str, Any]] = None,
+        enable_thinking: Optional[bool] = None,
+        reasoning_effort: Optional[str] = None,
+        thinking_budget: Optional[int] = None,
+        extra_body: Optional[Dict[str, Any]] = None,
+    ) -> None:
+        self.model = model
+        self.messages = [] if messages is None else messages
+        self.temperature = temperature
+        self.top_p = top_p
+        self.max_tokens = max_tokens
+        self.stream = stream
+        self.stop = stop
+        self.presence_penalty = presence_penalty
+        self.frequency_penalty = frequency_penalty
+        self.seed = seed
+        self.user = user
+        self.tools = tools
+        self.tool_choice = tool_choice
+        self.response_format = response_format
+        self.enable_thinking = enable_thinking
+        self.reasoning_effort = reasoning_effort
+        self.thinking_budget = thinking_budget
+        self.extra_body = extra_body
 
     _nested: ClassVar[Dict[str, Type[_Data]]] = {"messages": Message, "tools": Tool}
 
@@ -461,7 +618,6 @@ class ChatRequest(_Data):
         return bool(self.enable_thinking or self.thinking_budget or self.reasoning_effort)
 
 
-@dataclass
 class Usage(_Data):
     """Token counts, as the service reported them.
 
@@ -469,12 +625,37 @@ class Usage(_Data):
     ``cache_creation_tokens`` (prompt tokens written to cache) are None when the service did not say.
     """
 
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-    reasoning_tokens: Optional[int] = None
-    cached_tokens: Optional[int] = None
-    cache_creation_tokens: Optional[int] = None
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    reasoning_tokens: Optional[int]
+    cached_tokens: Optional[int]
+    cache_creation_tokens: Optional[int]
+
+    __slots__ = (
+        "prompt_tokens", "completion_tokens", "total_tokens", "reasoning_tokens", "cached_tokens",
+        "cache_creation_tokens"
+    )
+    _fields = (
+        "prompt_tokens", "completion_tokens", "total_tokens", "reasoning_tokens", "cached_tokens",
+        "cache_creation_tokens"
+    )
+
+    def __init__(
+        self,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        total_tokens: int = 0,
+        reasoning_tokens: Optional[int] = None,
+        cached_tokens: Optional[int] = None,
+        cache_creation_tokens: Optional[int] = None,
+    ) -> None:
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
+        self.total_tokens = total_tokens
+        self.reasoning_tokens = reasoning_tokens
+        self.cached_tokens = cached_tokens
+        self.cache_creation_tokens = cache_creation_tokens
 
 
 _FINISH_REASONS: Dict[str, str] = {
@@ -516,23 +697,38 @@ def normalize_finish_reason(raw: Any) -> Optional[str]:
     return _FINISH_REASONS.get(text.lower(), text.lower())
 
 
-@dataclass
 class Choice(_Data):
     """One answer of a ``ChatResponse``.
 
     ``finish_reason`` is normalized, ``finish_reason_raw`` is the service's word.
     """
 
-    index: int = 0
-    message: Message = field(default_factory=lambda: Message(role=Role.ASSISTANT))
-    finish_reason: Optional[str] = None
-    finish_reason_raw: Optional[str] = None
-    logprobs: Optional[Any] = None
+    index: int
+    message: Message
+    finish_reason: Optional[str]
+    finish_reason_raw: Optional[str]
+    logprobs: Optional[Any]
+
+    __slots__ = ("index", "message", "finish_reason", "finish_reason_raw", "logprobs")
+    _fields = ("index", "message", "finish_reason", "finish_reason_raw", "logprobs")
+
+    def __init__(
+        self,
+        index: int = 0,
+        message: Optional[Message] = None,
+        finish_reason: Optional[str] = None,
+        finish_reason_raw: Optional[str] = None,
+        logprobs: Optional[Any] = None,
+    ) -> None:
+        self.index = index
+        self.message = Message(role=Role.ASSISTANT) if message is None else message
+        self.finish_reason = finish_reason
+        self.finish_reason_raw = finish_reason_raw
+        self.logprobs = logprobs
 
     _nested: ClassVar[Dict[str, Type[_Data]]] = {"message": Message}
 
 
-@dataclass
 class ChatResponse(_Data):
     """A whole answer.
 
@@ -540,16 +736,49 @@ class ChatResponse(_Data):
     ``content``), ``usage`` is None when the service reported none.
     """
 
-    id: str = ""
-    object: str = "chat.completion"
-    created: int = 0
-    model: str = ""
-    choices: List[Choice] = field(default_factory=list)
-    content: str = ""
-    reasoning_content: Optional[str] = None
-    usage: Optional[Usage] = None
-    system_fingerprint: Optional[str] = None
-    raw: Any = field(default=None, repr=False, compare=False)
+    id: str
+    object: str
+    created: int
+    model: str
+    choices: List[Choice]
+    content: str
+    reasoning_content: Optional[str]
+    usage: Optional[Usage]
+    system_fingerprint: Optional[str]
+    raw: Any
+
+    __slots__ = (
+        "id", "object", "created", "model", "choices", "content", "reasoning_content", "usage",
+        "system_fingerprint", "raw"
+    )
+    _fields = (
+        "id", "object", "created", "model", "choices", "content", "reasoning_content", "usage", "system_fingerprint"
+    )
+    _has_raw = True
+
+    def __init__(
+        self,
+        id: str = "",
+        object: str = "chat.completion",
+        created: int = 0,
+        model: str = "",
+        choices: Optional[List[Choice]] = None,
+        content: str = "",
+        reasoning_content: Optional[str] = None,
+        usage: Optional[Usage] = None,
+        system_fingerprint: Optional[str] = None,
+        raw: Any = None,
+    ) -> None:
+        self.id = id
+        self.object = object
+        self.created = created
+        self.model = model
+        self.choices = [] if choices is None else choices
+        self.content = content
+        self.reasoning_content = reasoning_content
+        self.usage = usage
+        self.system_fingerprint = system_fingerprint
+        self.raw = raw
 
     _nested: ClassVar[Dict[str, Type[_Data]]] = {"choices": Choice, "usage": Usage}
 
@@ -587,7 +816,6 @@ class ChatResponse(_Data):
         )
 
 
-@dataclass
 class Delta(_Data):
     """What one stream chunk adds: text, reasoning, or pieces of tool calls.
 
@@ -595,30 +823,64 @@ class Delta(_Data):
     whole block to replay as is (Anthropic ``redacted_thinking``).
     """
 
-    role: Optional[str] = None
-    content: Optional[str] = None
-    reasoning_content: Optional[str] = None
-    tool_calls: Optional[List[ToolCall]] = None
-    thinking_signature: Optional[str] = None
-    thinking_block: Optional[Dict[str, Any]] = None
+    role: Optional[str]
+    content: Optional[str]
+    reasoning_content: Optional[str]
+    tool_calls: Optional[List[ToolCall]]
+    thinking_signature: Optional[str]
+    thinking_block: Optional[Dict[str, Any]]
+
+    __slots__ = ("role", "content", "reasoning_content", "tool_calls", "thinking_signature", "thinking_block")
+    _fields = ("role", "content", "reasoning_content", "tool_calls", "thinking_signature", "thinking_block")
+
+    def __init__(
+        self,
+        role: Optional[str] = None,
+        content: Optional[str] = None,
+        reasoning_content: Optional[str] = None,
+        tool_calls: Optional[List[ToolCall]] = None,
+        thinking_signature: Optional[str] = None,
+        thinking_block: Optional[Dict[str, Any]] = None,
+    ) -> None:
+        self.role = role
+        self.content = content
+        self.reasoning_content = reasoning_content
+        self.tool_calls = tool_calls
+        self.thinking_signature = thinking_signature
+        self.thinking_block = thinking_block
 
     _nested: ClassVar[Dict[str, Type[_Data]]] = {"tool_calls": ToolCall}
 
 
-@dataclass
 class StreamingChoice(_Data):
     """One choice in a stream chunk."""
 
-    index: int = 0
-    delta: Delta = field(default_factory=Delta)
-    finish_reason: Optional[str] = None
-    finish_reason_raw: Optional[str] = None
-    logprobs: Optional[Any] = None
+    index: int
+    delta: Delta
+    finish_reason: Optional[str]
+    finish_reason_raw: Optional[str]
+    logprobs: Optional[Any]
+
+    __slots__ = ("index", "delta", "finish_reason", "finish_reason_raw", "logprobs")
+    _fields = ("index", "delta", "finish_reason", "finish_reason_raw", "logprobs")
+
+    def __init__(
+        self,
+        index: int = 0,
+        delta: Optional[Delta] = None,
+        finish_reason: Optional[str] = None,
+        finish_reason_raw: Optional[str] = None,
+        logprobs: Optional[Any] = None,
+    ) -> None:
+        self.index = index
+        self.delta = Delta() if delta is None else delta
+        self.finish_reason = finish_reason
+        self.finish_reason_raw = finish_reason_raw
+        self.logprobs = logprobs
 
     _nested: ClassVar[Dict[str, Type[_Data]]] = {"delta": Delta}
 
 
-@dataclass
 class StreamingResponse(_Data):
     """One chunk of a stream; the same type for every provider.
 
@@ -627,16 +889,49 @@ class StreamingResponse(_Data):
     carries the final token counts.
     """
 
-    id: str = ""
-    object: str = "chat.completion.chunk"
-    created: int = 0
-    model: str = ""
-    choices: List[StreamingChoice] = field(default_factory=list)
-    content: str = ""
-    reasoning_content: Optional[str] = None
-    usage: Optional[Usage] = None
-    system_fingerprint: Optional[str] = None
-    raw: Any = field(default=None, repr=False, compare=False)
+    id: str
+    object: str
+    created: int
+    model: str
+    choices: List[StreamingChoice]
+    content: str
+    reasoning_content: Optional[str]
+    usage: Optional[Usage]
+    system_fingerprint: Optional[str]
+    raw: Any
+
+    __slots__ = (
+        "id", "object", "created", "model", "choices", "content", "reasoning_content", "usage",
+        "system_fingerprint", "raw"
+    )
+    _fields = (
+        "id", "object", "created", "model", "choices", "content", "reasoning_content", "usage", "system_fingerprint"
+    )
+    _has_raw = True
+
+    def __init__(
+        self,
+        id: str = "",
+        object: str = "chat.completion.chunk",
+        created: int = 0,
+        model: str = "",
+        choices: Optional[List[StreamingChoice]] = None,
+        content: str = "",
+        reasoning_content: Optional[str] = None,
+        usage: Optional[Usage] = None,
+        system_fingerprint: Optional[str] = None,
+        raw: Any = None,
+    ) -> None:
+        self.id = id
+        self.object = object
+        self.created = created
+        self.model = model
+        self.choices = [] if choices is None else choices
+        self.content = content
+        self.reasoning_content = reasoning_content
+        self.usage = usage
+        self.system_fingerprint = system_fingerprint
+        self.raw = raw
 
     _nested: ClassVar[Dict[str, Type[_Data]]] = {"choices": StreamingChoice, "usage": Usage}
 
@@ -662,31 +957,81 @@ class StreamingResponse(_Data):
         return out
 
 
-@dataclass
 class OllamaMessage(_Data):
     """The message of an Ollama chat chunk."""
 
-    role: str = "assistant"
-    content: str = ""
-    thinking: Optional[str] = None
-    tool_calls: Optional[List[Dict[str, Any]]] = None
-    images: Optional[List[str]] = None
+    role: str
+    content: str
+    thinking: Optional[str]
+    tool_calls: Optional[List[Dict[str, Any]]]
+    images: Optional[List[str]]
+
+    __slots__ = ("role", "content", "thinking", "tool_calls", "images")
+    _fields = ("role", "content", "thinking", "tool_calls", "images")
+
+    def __init__(
+        self,
+        role: str = "assistant",
+        content: str = "",
+        thinking: Optional[str] = None,
+        tool_calls: Optional[List[Dict[str, Any]]] = None,
+        images: Optional[List[str]] = None,
+    ) -> None:
+        self.role = role
+        self.content = content
+        self.thinking = thinking
+        self.tool_calls = tool_calls
+        self.images = images
 
 
-@dataclass
 class OllamaStreamChunk(_Data):
     """One line of Ollama's ``/api/chat`` stream. Durations are nanoseconds; the final chunk has ``done=True``."""
 
-    model: str = ""
-    created_at: str = ""
-    message: OllamaMessage = field(default_factory=OllamaMessage)
-    done: bool = False
-    done_reason: Optional[str] = None
-    total_duration: Optional[int] = None
-    load_duration: Optional[int] = None
-    prompt_eval_count: Optional[int] = None
-    prompt_eval_duration: Optional[int] = None
-    eval_count: Optional[int] = None
-    eval_duration: Optional[int] = None
+    model: str
+    created_at: str
+    message: OllamaMessage
+    done: bool
+    done_reason: Optional[str]
+    total_duration: Optional[int]
+    load_duration: Optional[int]
+    prompt_eval_count: Optional[int]
+    prompt_eval_duration: Optional[int]
+    eval_count: Optional[int]
+    eval_duration: Optional[int]
+
+    __slots__ = (
+        "model", "created_at", "message", "done", "done_reason", "total_duration", "load_duration",
+        "prompt_eval_count", "prompt_eval_duration", "eval_count", "eval_duration"
+    )
+    _fields = (
+        "model", "created_at", "message", "done", "done_reason", "total_duration", "load_duration",
+        "prompt_eval_count", "prompt_eval_duration", "eval_count", "eval_duration"
+    )
+
+    def __init__(
+        self,
+        model: str = "",
+        created_at: str = "",
+        message: Optional[OllamaMessage] = None,
+        done: bool = False,
+        done_reason: Optional[str] = None,
+        total_duration: Optional[int] = None,
+        load_duration: Optional[int] = None,
+        prompt_eval_count: Optional[int] = None,
+        prompt_eval_duration: Optional[int] = None,
+        eval_count: Optional[int] = None,
+        eval_duration: Optional[int] = None,
+    ) -> None:
+        self.model = model
+        self.created_at = created_at
+        self.message = OllamaMessage() if message is None else message
+        self.done = done
+        self.done_reason = done_reason
+        self.total_duration = total_duration
+        self.load_duration = load_duration
+        self.prompt_eval_count = prompt_eval_count
+        self.prompt_eval_duration = prompt_eval_duration
+        self.eval_count = eval_count
+        self.eval_duration = eval_duration
 
     _nested: ClassVar[Dict[str, Type[_Data]]] = {"message": OllamaMessage}

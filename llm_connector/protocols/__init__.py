@@ -16,7 +16,6 @@ Modules are imported on first use, so ``import llm_connector`` stays cheap.
 
 import importlib
 import json
-from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Dict, Mapping, Optional
 
@@ -31,7 +30,6 @@ _loads = json.loads
 _raw_decode = json.JSONDecoder().raw_decode
 
 
-@dataclass(frozen=True)
 class Endpoint:
     """Where and how to reach one service: the data a protocol module needs besides the request.
 
@@ -39,11 +37,21 @@ class Endpoint:
     ``anthropic_version``, Vertex's project, ...).
     """
 
-    provider: str
-    base_url: str
-    auth: Auth = field(default_factory=NoAuth)
-    headers: Mapping[str, str] = field(default_factory=dict)
-    options: Mapping[str, Any] = field(default_factory=dict)
+    __slots__ = ("provider", "base_url", "auth", "headers", "options")
+
+    def __init__(
+        self,
+        provider: str,
+        base_url: str,
+        auth: Optional[Auth] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        options: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        self.provider = provider
+        self.base_url = base_url
+        self.auth: Auth = auth if auth is not None else NoAuth()
+        self.headers: Mapping[str, str] = headers if headers is not None else {}
+        self.options: Mapping[str, Any] = options if options is not None else {}
 
     def __repr__(self) -> str:
         return f"Endpoint(provider={self.provider!r}, base_url={redact_url(self.base_url)!r})"
