@@ -14,7 +14,7 @@ from .errors import SHAPE_ERRORS, ConfigurationError, UnsupportedOperationError,
 from .presets import PRESETS, Preset, get_preset
 from .protocols import Endpoint, load, loads
 from .stream import ChatStream, Stream
-from .transport import DEFAULT_TIMEOUT, TimeoutSpec, Transport, close_response
+from .transport import DEFAULT_TIMEOUT, TimeoutSpec, Transport, close_response, release_after_end
 from .types import ChatRequest, ChatResponse, OllamaStreamChunk, StreamingResponse
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -90,7 +90,8 @@ class _HttpBackend:
         http.headers.update(endpoint.headers)
         response = self.transport.send(http, deadline=deadline)
         chunks = protocol.decode_stream(self.transport.iter_bytes(response, deadline=deadline), endpoint)
-        return ChatStream(chunks, response=response, on_close=lambda: close_response(response))
+        return ChatStream(chunks, response=response, on_close=lambda: close_response(response),
+                          on_end=lambda: release_after_end(response))
 
     def models(self, endpoint: Endpoint) -> List[str]:
         protocol = self.protocol

@@ -28,23 +28,27 @@ class _Closer:
     """Closes a stream's connection once. Shared by the stream object and its generator, so that neither
     holds the other in a cycle: the socket is freed as soon as the last of them is gone."""
 
-    __slots__ = ("closed", "lock", "on_close", "chunks", "count", "__weakref__")
+    __slots__ = ("closed", "lock", "on_close", "on_end", "chunks", "count", "__weakref__")
 
-    def __init__(self, chunks: Iterator[Any], on_close: Optional[Callable[[], None]]) -> None:
+    def __init__(self, chunks: Iterator[Any], on_close: Optional[Callable[[], None]],
+                 on_end: Optional[Callable[[], None]] = None) -> None:
         self.closed = False
         self.lock = threading.Lock()
         self.on_close = on_close
+        self.on_end = on_end
         self.chunks = chunks
         self.count = 0
 
-    def close(self) -> None:
+    def close(self, ended: bool = False) -> None:
+        """Free the connection; ``ended``: the stream reached its end marker, so it may be kept for reuse."""
         with self.lock:
             if self.closed:
                 return
             self.closed = True
-        if self.on_close is not None:
+        release = self.on_end if ended and self.on_end is not None else self.on_close
+        if release is not None:
             try:
-                self.on_close()
+                release()
             except Exception:  # noqa: BLE001 - closing must never raise
                 pass
         close = getattr(self.chunks, "close", None)
@@ -69,6 +73,8 @@ def _iterate(closer: _Closer) -> Iterator[Any]:
         for chunk in closer.chunks:
             count += 1
             yield chunk
+        closer.count = count
+        closer.close(ended=True)
     except LlmConnectorError as exc:
         if closer.closed:  # closed from another thread while a read was waiting: a quiet end
             return
@@ -106,10 +112,12 @@ class Stream(Generic[T]):
         *,
         response: Any = None,
         on_close: Optional[Callable[[], None]] = None,
+        on_end: Optional[Callable[[], None]] = None,
     ) -> None:
         """``chunks``: the decoded chunks; ``response``: what ``.response`` shows; ``on_close``: frees the
-        connection (called once)."""
-        self._closer = _Closer(chunks, on_close)
+        connection (called once); ``on_end``: called instead when the chunks ran out normally (the protocol's
+        end marker was read), to keep the connection for reuse."""
+        self._closer = _Closer(chunks, on_close, on_end)
         self._response = response
         self._started = False
         self._iterator: Optional[Iterator[T]] = None

@@ -45,6 +45,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "MAX_RETRY_DELAY",
     "close_response",
+    "release_after_end",
     "redact_url",
 ]
 
@@ -653,3 +654,37 @@ def close_response(response: requests.Response) -> None:
             conn.close()
         except Exception:  # noqa: BLE001
             pass
+
+
+#: After a stream's end marker: how long to wait for the rest of the body (normally only the end of the chunked
+#: framing), and how much of it to read, before giving up on reusing the connection.
+_END_WAIT = 0.1
+_END_BYTES = 65536
+
+
+def release_after_end(response: requests.Response) -> None:
+    """The stream reached its protocol's end marker: read what is left of the body for a moment, so the
+    connection can go back to the pool (no new TCP and TLS handshake for the next call); when the rest does not
+    come at once, close it as ``close_response`` does."""
+    fp = getattr(response.raw, "_fp", None)
+    sock = _socket_of(response)
+    if fp is not None and sock is not None and hasattr(fp, "read1") and not getattr(fp, "will_close", True):
+        ends = time.monotonic() + _END_WAIT
+        total = 0
+        try:
+            while total <= _END_BYTES:
+                left = ends - time.monotonic()
+                if left <= 0:
+                    break
+                sock.settimeout(left)
+                data = fp.read1(8192)
+                if not data:
+                    remaining = getattr(fp, "length", None)
+                    if not (isinstance(remaining, int) and remaining > 0):
+                        fp.close()  # as _read_body does: marks the http.client response finished
+                        setattr(response, _COMPLETE_ATTR, True)
+                    break
+                total += len(data)
+        except (OSError, http.client.HTTPException, ValueError, AttributeError):
+            pass
+    close_response(response)

@@ -164,11 +164,26 @@ def test_an_error_body_is_read_only_up_to_a_limit(server):
 # -- the connection is freed on every way out ---------------------------------------------------------------
 
 
-def test_the_normal_end_of_a_stream_closes_its_connection(server):
+def test_the_normal_end_of_a_stream_frees_its_connection_for_the_next_call(server):
+    """At the end marker the rest of the body (the end of the chunked framing) is read and the connection goes
+    back to the pool: the next call needs no new TCP (and TLS) handshake."""
     server.add(Reply.sse(chunk("a"), chunk("b", finish="stop"), done=True))
-    stream = client_for(server).chat_stream(request())
+    server.add(Reply.sse(chunk("c", finish="stop"), done=True))
+    client = client_for(server)
+    stream = client.chat_stream(request())
     assert stream.text() == "ab"
     assert stream.closed
+    assert client.chat_stream(request()).text() == "c"
+    assert server.connections == 1
+    assert not server.requests[0].closed_by_client.is_set()
+
+
+def test_a_stream_whose_body_goes_on_after_the_end_marker_is_closed_not_reused(server):
+    server.add(Reply(headers={"Content-Type": "text/event-stream"},
+                     parts=sse(chunk("a", finish="stop")) + [Pause(3.0), "data: junk\n\n"]))
+    started = time.monotonic()
+    assert client_for(server).chat_stream(request()).text() == "a"
+    assert time.monotonic() - started < 1.0
     assert server.requests[0].closed_by_client.wait(2.0)
 
 
