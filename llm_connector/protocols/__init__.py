@@ -17,7 +17,7 @@ Modules are imported on first use, so ``import llm_connector`` stays cheap.
 import importlib
 import json
 from types import ModuleType
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ..auth import Auth, NoAuth
 from ..errors import APIStatusError, StreamParseError, describe_error, error_for_status, shorten
@@ -122,6 +122,29 @@ def loads(text: str, provider: str, what: str = "stream line") -> Any:
             provider=provider,
             body=text,
         ) from None
+
+
+def renamed_fields(request: Any, table: Tuple[Tuple[str, str], ...]) -> Dict[str, Any]:
+    """The request fields named in ``table`` (ours -> theirs) that are set, under the service's names."""
+    out: Dict[str, Any] = {}
+    for ours, theirs in table:
+        value = getattr(request, ours)
+        if value is not None:
+            out[theirs] = value
+    return out
+
+
+def merge_extra(body: Dict[str, Any], extra: Mapping[str, Any]) -> None:
+    """Merge ``extra_body`` into ``body`` one level deep: an object merges into an object already there (so
+    ``{"options": {...}}`` adds to the options), anything else replaces."""
+    for key, value in extra.items():
+        current = body.get(key)
+        if isinstance(current, dict) and isinstance(value, Mapping):
+            merged = dict(current)
+            merged.update(value)
+            body[key] = merged
+        else:
+            body[key] = value
 
 
 def join_url(base: str, path: str) -> str:

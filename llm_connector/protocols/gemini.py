@@ -83,7 +83,7 @@ from ..types import (
     Usage,
     normalize_finish_reason,
 )
-from . import Endpoint, join_url, json_body, loads, stream_error
+from . import Endpoint, join_url, json_body, loads, merge_extra, renamed_fields, stream_error
 
 __all__ = [
     "NAME",
@@ -295,11 +295,7 @@ def _response_format(fmt: Mapping[str, Any], config: Dict[str, Any], openapi: bo
 
 def generation_config(request: ChatRequest, openapi: bool = False) -> Dict[str, Any]:
     """``generationConfig`` (empty when the request sets nothing)."""
-    config: Dict[str, Any] = {}
-    for ours, theirs in _GENERATION_FIELDS:
-        value = getattr(request, ours)
-        if value is not None:
-            config[theirs] = value
+    config = renamed_fields(request, _GENERATION_FIELDS)
     stop = request.stop_list()
     if stop:
         config["stopSequences"] = stop
@@ -335,17 +331,6 @@ def function_calling_config(choice: Any) -> Dict[str, Any]:
     raise ConfigurationError(f"ChatRequest.tool_choice: unsupported value {shorten(repr(choice), 100)}")
 
 
-def _merge_extra(body: Dict[str, Any], extra: Mapping[str, Any]) -> None:
-    for key, value in extra.items():
-        current = body.get(key)
-        if isinstance(current, dict) and isinstance(value, Mapping):
-            merged = dict(current)
-            merged.update(value)
-            body[key] = merged
-        else:
-            body[key] = value
-
-
 def encode_body(request: ChatRequest, endpoint: Endpoint) -> Dict[str, Any]:
     """The JSON body for ``generateContent`` (the streaming call takes the same body)."""
     openapi = endpoint.option("schema_style", "json_schema") == "openapi"
@@ -361,7 +346,7 @@ def encode_body(request: ChatRequest, endpoint: Endpoint) -> Dict[str, Any]:
     if config:
         body["generationConfig"] = config
     if request.extra_body:
-        _merge_extra(body, request.extra_body)
+        merge_extra(body, request.extra_body)
     return body
 
 

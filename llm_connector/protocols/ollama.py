@@ -58,7 +58,7 @@ from ..types import (
     _Data,
     normalize_finish_reason,
 )
-from . import Endpoint, join_url, json_body, loads, stream_error
+from . import Endpoint, join_url, json_body, loads, merge_extra, renamed_fields, stream_error
 
 __all__ = [
     "NAME",
@@ -166,11 +166,7 @@ _EFFORTS: Dict[str, Union[bool, str]] = {"low": "low", "medium": "medium", "high
 
 
 def _options(request: ChatRequest) -> Dict[str, Any]:
-    options: Dict[str, Any] = {}
-    for ours, theirs in _OPTIONS:
-        value = getattr(request, ours)
-        if value is not None:
-            options[theirs] = value
+    options = renamed_fields(request, _OPTIONS)
     stop = request.stop_list()
     if stop:
         options["stop"] = stop
@@ -268,14 +264,6 @@ def encode_message(message: Message, position: int, names: Dict[str, str]) -> Di
     return out
 
 
-def _merge_extra(body: Dict[str, Any], extra: Mapping[str, Any]) -> None:
-    for key, value in extra.items():
-        if key == "options" and isinstance(value, Mapping) and isinstance(body.get("options"), dict):
-            body["options"].update(value)
-        else:
-            body[key] = value
-
-
 def encode_body(request: ChatRequest, stream: bool) -> Dict[str, Any]:
     """The JSON body for ``POST /api/chat``."""
     names: Dict[str, str] = {}
@@ -295,7 +283,7 @@ def encode_body(request: ChatRequest, stream: bool) -> Dict[str, Any]:
     if request.tools and request.tool_choice != "none":
         body["tools"] = [t.to_dict() for t in request.tools]
     if request.extra_body:
-        _merge_extra(body, request.extra_body)
+        merge_extra(body, request.extra_body)
     body["stream"] = stream  # always explicit: Ollama streams when it is missing or null
     return body
 
