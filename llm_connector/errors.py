@@ -228,6 +228,18 @@ _BY_STATUS: Dict[int, Type[APIStatusError]] = {
 
 # Service error codes/types that say more than the status does (OpenAI, Anthropic, Gemini, ...).
 _BY_CODE: Dict[str, Type[APIStatusError]] = {
+    # AWS (Bedrock) exception names
+    "throttlingexception": RateLimitError,
+    "servicequotaexceededexception": RateLimitError,
+    "validationexception": BadRequestError,
+    "accessdeniedexception": PermissionDeniedError,
+    "unrecognizedclientexception": AuthenticationError,
+    "resourcenotfoundexception": NotFoundError,
+    "modelerrorexception": ServerError,
+    "modeltimeoutexception": ServerError,
+    "internalserverexception": ServerError,
+    "serviceunavailableexception": ServerError,
+    "modelnotreadyexception": ServerError,
     "context_length_exceeded": ContextLengthExceededError,
     "string_above_max_length": ContextLengthExceededError,
     "invalid_api_key": AuthenticationError,
@@ -451,6 +463,9 @@ def error_from_response(
         if request_id:
             break
         request_id = headers.get(name)
+    aws_type = headers.get("x-amzn-errortype")  # AWS (Bedrock): "ThrottlingException:http://internal..."
+    if aws_type and not codes:
+        codes = [aws_type.split(":", 1)[0]]
     retry_after = parse_retry_after(headers)
     if retry_after is None:
         retry_after = delay

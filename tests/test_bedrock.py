@@ -348,3 +348,23 @@ def test_bedrock_offers_no_model_list(server):
     with pytest.raises(UnsupportedOperationError):
         client_for(server).models()
     assert server.requests == []
+
+
+@pytest.mark.parametrize("status, aws_type, cls", [
+    (424, "ModelErrorException", "ServerError"),
+    (429, "ThrottlingException", "RateLimitError"),
+    (403, "UnrecognizedClientException", "AuthenticationError"),
+    (400, "ValidationException", "BadRequestError"),
+])
+def test_http_errors_are_classed_by_the_aws_error_type_header(server, status, aws_type, cls):
+    import llm_connector
+    from llm_connector import ChatRequest, LlmClient, Message
+    from llm_connector.testing import Reply
+
+    server.add(Reply.json({"message": "it went wrong"}, status=status,
+                          headers={"x-amzn-ErrorType": aws_type + ":http://internal.amazon.com/coral/"}))
+    client = LlmClient.anthropic_bedrock("us-east-1", "AKIDEXAMPLE", "secret", base_url=server.url, max_retries=0)
+    with pytest.raises(getattr(llm_connector, cls)) as info:
+        client.chat(ChatRequest(model="anthropic.claude-3-5-sonnet-20240620-v1:0", messages=[Message.user("hi")]))
+    assert info.value.code == aws_type
+    assert "it went wrong" in str(info.value)
