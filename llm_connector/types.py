@@ -172,11 +172,7 @@ class TextBlock(_Data):
     __slots__ = ("text", "type")
     _fields = ("text", "type")
 
-    def __init__(
-        self,
-        text: str = "",
-        type: str = "text",
-    ) -> None:
+    def __init__(self, text: str = "", type: str = "text") -> None:
         self.text = text
         self.type = type
 
@@ -193,14 +189,8 @@ class ImageBlock(_Data):
     __slots__ = ("url", "media_type", "data", "detail", "type")
     _fields = ("url", "media_type", "data", "detail", "type")
 
-    def __init__(
-        self,
-        url: Optional[str] = None,
-        media_type: Optional[str] = None,
-        data: Optional[str] = None,
-        detail: Optional[str] = None,
-        type: str = "image",
-    ) -> None:
+    def __init__(self, url: Optional[str] = None, media_type: Optional[str] = None, data: Optional[str] = None,
+            detail: Optional[str] = None, type: str = "image") -> None:
         self.url = url
         self.media_type = media_type
         self.data = data
@@ -269,11 +259,7 @@ class FunctionCall(_Data):
     __slots__ = ("name", "arguments")
     _fields = ("name", "arguments")
 
-    def __init__(
-        self,
-        name: str = "",
-        arguments: str = "",
-    ) -> None:
+    def __init__(self, name: str = "", arguments: str = "") -> None:
         self.name = name
         self.arguments = arguments
 
@@ -295,14 +281,8 @@ class ToolCall(_Data):
     __slots__ = ("id", "type", "function", "index", "thought_signature")
     _fields = ("id", "type", "function", "index", "thought_signature")
 
-    def __init__(
-        self,
-        id: str = "",
-        type: str = "function",
-        function: Optional[FunctionCall] = None,
-        index: Optional[int] = None,
-        thought_signature: Optional[str] = None,
-    ) -> None:
+    def __init__(self, id: str = "", type: str = "function", function: Optional[FunctionCall] = None,
+            index: Optional[int] = None, thought_signature: Optional[str] = None) -> None:
         self.id = id
         self.type = type
         self.function = FunctionCall() if function is None else function
@@ -361,16 +341,10 @@ class Message(_Data):
     __slots__ = ("role", "content", "name", "tool_calls", "tool_call_id", "reasoning_content", "thinking_blocks")
     _fields = ("role", "content", "name", "tool_calls", "tool_call_id", "reasoning_content", "thinking_blocks")
 
-    def __init__(
-        self,
-        role: Role = Role.USER,
-        content: Union[str, List[ContentBlock], None] = "",
-        name: Optional[str] = None,
-        tool_calls: Optional[List[ToolCall]] = None,
-        tool_call_id: Optional[str] = None,
-        reasoning_content: Optional[str] = None,
-        thinking_blocks: Optional[List[Dict[str, Any]]] = None,
-    ) -> None:
+    def __init__(self, role: Role = Role.USER, content: Union[str, List[ContentBlock], None] = "",
+            name: Optional[str] = None, tool_calls: Optional[List[ToolCall]] = None,
+            tool_call_id: Optional[str] = None, reasoning_content: Optional[str] = None,
+            thinking_blocks: Optional[List[Dict[str, Any]]] = None) -> None:
         self.role = role
         self.content = content
         self.name = name
@@ -458,13 +432,8 @@ class Tool(_Data):
     __slots__ = ("name", "description", "parameters", "type")
     _fields = ("name", "description", "parameters", "type")
 
-    def __init__(
-        self,
-        name: str = "",
-        description: Optional[str] = None,
-        parameters: Optional[Dict[str, Any]] = None,
-        type: str = "function",
-    ) -> None:
+    def __init__(self, name: str = "", description: Optional[str] = None,
+            parameters: Optional[Dict[str, Any]] = None, type: str = "function") -> None:
         self.name = name
         self.description = description
         self.parameters = parameters
@@ -565,27 +534,15 @@ class ChatRequest(_Data):
         "reasoning_effort", "thinking_budget", "extra_body"
     )
 
-    def __init__(
-        self,
-        model: str = "",
-        messages: Optional[List[Message]] = None,
-        temperature: Optional[float] = None,
-        top_p: Optional[float] = None,
-        max_tokens: Optional[int] = None,
-        stream: Optional[bool] = None,
-        stop: Optional[Union[str, List[str]]] = None,
-        presence_penalty: Optional[float] = None,
-        frequency_penalty: Optional[float] = None,
-        seed: Optional[int] = None,
-        user: Optional[str] = None,
-        tools: Optional[List[Tool]] = None,
-        tool_choice: Optional[Union[str, Dict[str, Any]]] = None,
-        response_format: Optional[Dict[str, Any]] = None,
-        enable_thinking: Optional[bool] = None,
-        reasoning_effort: Optional[str] = None,
-        thinking_budget: Optional[int] = None,
-        extra_body: Optional[Dict[str, Any]] = None,
-    ) -> None:
+    def __init__(self, model: str = "", messages: Optional[List[Message]] = None,
+            temperature: Optional[float] = None, top_p: Optional[float] = None, max_tokens: Optional[int] = None,
+            stream: Optional[bool] = None, stop: Optional[Union[str, List[str]]] = None,
+            presence_penalty: Optional[float] = None, frequency_penalty: Optional[float] = None,
+            seed: Optional[int] = None, user: Optional[str] = None, tools: Optional[List[Tool]] = None,
+            tool_choice: Optional[Union[str, Dict[str, Any]]] = None,
+            response_format: Optional[Dict[str, Any]] = None, enable_thinking: Optional[bool] = None,
+            reasoning_effort: Optional[str] = None, thinking_budget: Optional[int] = None,
+            extra_body: Optional[Dict[str, Any]] = None) -> None:
         self.model = model
         self.messages = [] if messages is None else messages
         self.temperature = temperature
@@ -641,15 +598,9 @@ class Usage(_Data):
         "cache_creation_tokens"
     )
 
-    def __init__(
-        self,
-        prompt_tokens: int = 0,
-        completion_tokens: int = 0,
-        total_tokens: int = 0,
-        reasoning_tokens: Optional[int] = None,
-        cached_tokens: Optional[int] = None,
-        cache_creation_tokens: Optional[int] = None,
-    ) -> None:
+    def __init__(self, prompt_tokens: int = 0, completion_tokens: int = 0, total_tokens: int = 0,
+            reasoning_tokens: Optional[int] = None, cached_tokens: Optional[int] = None,
+            cache_creation_tokens: Optional[int] = None) -> None:
         self.prompt_tokens = prompt_tokens
         self.completion_tokens = completion_tokens
         self.total_tokens = total_tokens
@@ -712,14 +663,8 @@ class Choice(_Data):
     __slots__ = ("index", "message", "finish_reason", "finish_reason_raw", "logprobs")
     _fields = ("index", "message", "finish_reason", "finish_reason_raw", "logprobs")
 
-    def __init__(
-        self,
-        index: int = 0,
-        message: Optional[Message] = None,
-        finish_reason: Optional[str] = None,
-        finish_reason_raw: Optional[str] = None,
-        logprobs: Optional[Any] = None,
-    ) -> None:
+    def __init__(self, index: int = 0, message: Optional[Message] = None, finish_reason: Optional[str] = None,
+            finish_reason_raw: Optional[str] = None, logprobs: Optional[Any] = None) -> None:
         self.index = index
         self.message = Message(role=Role.ASSISTANT) if message is None else message
         self.finish_reason = finish_reason
@@ -756,19 +701,9 @@ class ChatResponse(_Data):
     )
     _has_raw = True
 
-    def __init__(
-        self,
-        id: str = "",
-        object: str = "chat.completion",
-        created: int = 0,
-        model: str = "",
-        choices: Optional[List[Choice]] = None,
-        content: str = "",
-        reasoning_content: Optional[str] = None,
-        usage: Optional[Usage] = None,
-        system_fingerprint: Optional[str] = None,
-        raw: Any = None,
-    ) -> None:
+    def __init__(self, id: str = "", object: str = "chat.completion", created: int = 0, model: str = "",
+            choices: Optional[List[Choice]] = None, content: str = "", reasoning_content: Optional[str] = None,
+            usage: Optional[Usage] = None, system_fingerprint: Optional[str] = None, raw: Any = None) -> None:
         self.id = id
         self.object = object
         self.created = created
@@ -833,15 +768,9 @@ class Delta(_Data):
     __slots__ = ("role", "content", "reasoning_content", "tool_calls", "thinking_signature", "thinking_block")
     _fields = ("role", "content", "reasoning_content", "tool_calls", "thinking_signature", "thinking_block")
 
-    def __init__(
-        self,
-        role: Optional[str] = None,
-        content: Optional[str] = None,
-        reasoning_content: Optional[str] = None,
-        tool_calls: Optional[List[ToolCall]] = None,
-        thinking_signature: Optional[str] = None,
-        thinking_block: Optional[Dict[str, Any]] = None,
-    ) -> None:
+    def __init__(self, role: Optional[str] = None, content: Optional[str] = None,
+            reasoning_content: Optional[str] = None, tool_calls: Optional[List[ToolCall]] = None,
+            thinking_signature: Optional[str] = None, thinking_block: Optional[Dict[str, Any]] = None) -> None:
         self.role = role
         self.content = content
         self.reasoning_content = reasoning_content
@@ -864,14 +793,8 @@ class StreamingChoice(_Data):
     __slots__ = ("index", "delta", "finish_reason", "finish_reason_raw", "logprobs")
     _fields = ("index", "delta", "finish_reason", "finish_reason_raw", "logprobs")
 
-    def __init__(
-        self,
-        index: int = 0,
-        delta: Optional[Delta] = None,
-        finish_reason: Optional[str] = None,
-        finish_reason_raw: Optional[str] = None,
-        logprobs: Optional[Any] = None,
-    ) -> None:
+    def __init__(self, index: int = 0, delta: Optional[Delta] = None, finish_reason: Optional[str] = None,
+            finish_reason_raw: Optional[str] = None, logprobs: Optional[Any] = None) -> None:
         self.index = index
         self.delta = Delta() if delta is None else delta
         self.finish_reason = finish_reason
@@ -909,19 +832,10 @@ class StreamingResponse(_Data):
     )
     _has_raw = True
 
-    def __init__(
-        self,
-        id: str = "",
-        object: str = "chat.completion.chunk",
-        created: int = 0,
-        model: str = "",
-        choices: Optional[List[StreamingChoice]] = None,
-        content: str = "",
-        reasoning_content: Optional[str] = None,
-        usage: Optional[Usage] = None,
-        system_fingerprint: Optional[str] = None,
-        raw: Any = None,
-    ) -> None:
+    def __init__(self, id: str = "", object: str = "chat.completion.chunk", created: int = 0, model: str = "",
+            choices: Optional[List[StreamingChoice]] = None, content: str = "",
+            reasoning_content: Optional[str] = None, usage: Optional[Usage] = None,
+            system_fingerprint: Optional[str] = None, raw: Any = None) -> None:
         self.id = id
         self.object = object
         self.created = created
@@ -969,14 +883,8 @@ class OllamaMessage(_Data):
     __slots__ = ("role", "content", "thinking", "tool_calls", "images")
     _fields = ("role", "content", "thinking", "tool_calls", "images")
 
-    def __init__(
-        self,
-        role: str = "assistant",
-        content: str = "",
-        thinking: Optional[str] = None,
-        tool_calls: Optional[List[Dict[str, Any]]] = None,
-        images: Optional[List[str]] = None,
-    ) -> None:
+    def __init__(self, role: str = "assistant", content: str = "", thinking: Optional[str] = None,
+            tool_calls: Optional[List[Dict[str, Any]]] = None, images: Optional[List[str]] = None) -> None:
         self.role = role
         self.content = content
         self.thinking = thinking
@@ -1008,20 +916,11 @@ class OllamaStreamChunk(_Data):
         "prompt_eval_count", "prompt_eval_duration", "eval_count", "eval_duration"
     )
 
-    def __init__(
-        self,
-        model: str = "",
-        created_at: str = "",
-        message: Optional[OllamaMessage] = None,
-        done: bool = False,
-        done_reason: Optional[str] = None,
-        total_duration: Optional[int] = None,
-        load_duration: Optional[int] = None,
-        prompt_eval_count: Optional[int] = None,
-        prompt_eval_duration: Optional[int] = None,
-        eval_count: Optional[int] = None,
-        eval_duration: Optional[int] = None,
-    ) -> None:
+    def __init__(self, model: str = "", created_at: str = "", message: Optional[OllamaMessage] = None,
+            done: bool = False, done_reason: Optional[str] = None, total_duration: Optional[int] = None,
+            load_duration: Optional[int] = None, prompt_eval_count: Optional[int] = None,
+            prompt_eval_duration: Optional[int] = None, eval_count: Optional[int] = None,
+            eval_duration: Optional[int] = None) -> None:
         self.model = model
         self.created_at = created_at
         self.message = OllamaMessage() if message is None else message
