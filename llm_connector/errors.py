@@ -49,6 +49,7 @@ __all__ = [
     "error_from_response",
     "describe_error",
     "parse_retry_after",
+    "request_id_from",
     "shorten",
     "SHAPE_ERRORS",
     "shape_error",
@@ -320,6 +321,17 @@ _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "x-goog
                        "x-tc-requestid", "x-dashscope-request-id", "x-log-id", "apim-request-id")
 
 
+def request_id_from(headers: Optional[Mapping[str, str]]) -> Optional[str]:
+    """The service's request id from response headers (the names services use for it), or None."""
+    if not headers:
+        return None
+    for name in _REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return str(value)
+    return None
+
+
 def parse_retry_after(headers: Mapping[str, str]) -> Optional[float]:
     """Seconds to wait from ``retry-after-ms``, ``Retry-After`` (seconds or an HTTP-date), else None.
 
@@ -459,10 +471,8 @@ def error_from_response(
             message = "the server answered with an HTML error page"
     if not message:
         message = shorten(stripped, 300) if stripped else f"HTTP {status_code} with an empty body"
-    for name in _REQUEST_ID_HEADERS:
-        if request_id:
-            break
-        request_id = headers.get(name)
+    if not request_id:
+        request_id = request_id_from(headers)
     aws_type = headers.get("x-amzn-errortype")  # AWS (Bedrock): "ThrottlingException:http://internal..."
     if aws_type and not codes:
         codes = [aws_type.split(":", 1)[0]]

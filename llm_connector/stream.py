@@ -7,7 +7,7 @@ exception in the caller's loop, ``close()`` (also from another thread), ``with``
 import threading
 from typing import Any, Callable, Dict, Generic, Iterator, List, Optional, Tuple, TypeVar
 
-from .errors import SHAPE_ERRORS, IncompleteStreamError, LlmConnectorError, shape_error
+from .errors import SHAPE_ERRORS, IncompleteStreamError, LlmConnectorError, request_id_from, shape_error
 from .types import (
     ChatResponse,
     Choice,
@@ -130,13 +130,7 @@ class Stream(Generic[T]):
     @property
     def request_id(self) -> Optional[str]:
         """The service's request id from the response headers, when it sent one."""
-        headers = getattr(self._response, "headers", None)
-        if not headers:
-            return None
-        for name in ("x-request-id", "request-id", "x-amzn-requestid", "x-goog-request-id"):
-            if headers.get(name):
-                return str(headers[name])
-        return None
+        return request_id_from(getattr(self._response, "headers", None))
 
     @property
     def closed(self) -> bool:
