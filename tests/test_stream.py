@@ -146,7 +146,7 @@ def test_breaking_out_of_an_unheld_stream_closes_at_once_without_the_garbage_col
     server.add(slow_reply())
     gc.disable()
     try:
-        for c in client_for(server).chat_stream(request()):
+        for _ in client_for(server).chat_stream(request()):
             break
         assert server.requests[0].closed_by_client.wait(2.0)
     finally:
