@@ -284,7 +284,7 @@ class Gateway:
             raise _HttpError(400, f"the request body has an unexpected shape ({type(exc).__name__}: {exc})") \
                 from None
         if not request.stream:
-            return _json_reply(200, _encode_response(api, protocol, self.client.chat(request), request))
+            return _json_reply(200, protocol.encode_response(self.client.chat(request)))
         stream = self.client.chat_stream(request)
         parts = _stream_parts(protocol, _encode_stream(api, protocol, stream, request, data))
         headers = [("Content-Type", _STREAM_TYPES[api]), ("Cache-Control", "no-cache"),
@@ -331,16 +331,13 @@ def _api_for_path(path: str) -> str:
     return "openai" if path.startswith("/v1/") else ""
 
 
-def _encode_response(api: str, protocol: ModuleType, response: Any, request: Any) -> Any:
-    if api == "openai":
-        return protocol.encode_response(response)
-    return protocol.encode_response(response, request.model)
-
-
 def _encode_stream(api: str, protocol: ModuleType, stream: Iterable[Any], request: Any, data: Any) -> Iterator[bytes]:
+    """The stream's bytes in the API's framing (SSE for OpenAI and Anthropic, NDJSON for Ollama)."""
     if api == "openai":
-        return protocol.encode_stream(stream, protocol.wants_usage(data))  # type: ignore[no-any-return]
-    return protocol.encode_stream(stream, request.model)  # type: ignore[no-any-return]
+        return protocol.encode_sse(stream, request.model, protocol.wants_usage(data))  # type: ignore[no-any-return]
+    if api == "anthropic":
+        return protocol.encode_sse(stream, request.model)  # type: ignore[no-any-return]
+    return protocol.encode_ndjson(stream, request.model)  # type: ignore[no-any-return]
 
 
 def _stream_parts(protocol: ModuleType, parts: Iterator[bytes]) -> Iterator[bytes]:

@@ -11,7 +11,8 @@ Quirks a preset may set in ``Endpoint.options``:
   in multi-turn tool calls; DeepSeek rejects it).
 - ``done_marker`` (default True): the stream must end with ``data: [DONE]``.
 
-This module also writes chunks in OpenAI's wire shape (``chunk_to_wire``), for gateways.
+This module also writes chunks in OpenAI's wire shape (``encode_chunk``; ``chunk_to_wire`` is the earlier name),
+for gateways.
 """
 
 import time
@@ -35,9 +36,8 @@ from ..types import (
     Tool,
     ToolCall,
     Usage,
-    normalize_finish_reason,
 )
-from . import Endpoint, join_url, json_body, loads, stream_error
+from . import Endpoint, finish_reason, join_url, json_body, loads, merge_extra, stream_error
 
 NAME = "openai"
 
@@ -126,8 +126,7 @@ def encode_body(request: ChatRequest, endpoint: Endpoint, stream: bool) -> Dict[
     body["stream"] = stream
     if stream and endpoint.option("stream_usage", True):
         body["stream_options"] = {"include_usage": True}
-    if request.extra_body:
-        body.update(request.extra_body)
+    merge_extra(body, request.extra_body)
     return body
 
 
@@ -220,7 +219,7 @@ def decode_response(data: Any, endpoint: Endpoint) -> ChatResponse:
     for i, c in enumerate(data.get("choices") or ()):
         msg = c.get("message") or {}
         reasoning = msg.get("reasoning_content") or msg.get("reasoning") or None
-        raw_reason = c.get("finish_reason")
+        reason, raw_reason = finish_reason(c.get("finish_reason"))
         choices.append(Choice(
             index=c.get("index", i),
             message=Message(
@@ -229,8 +228,8 @@ def decode_response(data: Any, endpoint: Endpoint) -> ChatResponse:
                 tool_calls=_decode_tool_calls(msg.get("tool_calls")),
                 reasoning_content=reasoning,
             ),
-            finish_reason=normalize_finish_reason(raw_reason),
-            finish_reason_raw=raw_reason if raw_reason not in (None, "", "null") else None,
+            finish_reason=reason,
+            finish_reason_raw=raw_reason,
             logprobs=c.get("logprobs"),
         ))
     first = choices[0].message if choices else None
@@ -294,13 +293,12 @@ def decode_chunk(obj: Any, provider: str) -> StreamingResponse:
         text = d.get("content")
         r = d.get("reasoning_content") or d.get("reasoning")
         tcs = d.get("tool_calls")
-        raw_reason = c.get("finish_reason")
-        reason = None if raw_reason is None or raw_reason == "" or raw_reason == "null" else raw_reason
+        reason, raw_reason = finish_reason(c.get("finish_reason"))
         choices.append(StreamingChoice(
             c.get("index", 0),
             Delta(d.get("role"), text, r or None, _delta_tool_calls(tcs) if tcs else None),
-            normalize_finish_reason(reason) if reason else None,
             reason,
+            raw_reason,
             c.get("logprobs"),
         ))
         if len(choices) == 1:
@@ -339,7 +337,7 @@ def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[Strea
 # -- writing OpenAI's wire shape (for gateways) -----------------------------------------------------------
 
 
-def chunk_to_wire(chunk: StreamingResponse) -> Dict[str, Any]:
+def encode_chunk(chunk: StreamingResponse) -> Dict[str, Any]:
     """A ``StreamingResponse`` in OpenAI's exact chunk shape (``finish_reason`` as OpenAI words)."""
     choices = []
     for c in chunk.choices:
@@ -366,6 +364,8 @@ def chunk_to_wire(chunk: StreamingResponse) -> Dict[str, Any]:
                         "total_tokens": chunk.usage.total_tokens}
     return out
 
+
+chunk_to_wire = encode_chunk  # the earlier name, kept working
 
 # -- a gateway's side: reading callers' requests, writing answers in OpenAI's shape -------------------------
 #
@@ -480,24 +480,33 @@ def encode_response(response: ChatResponse) -> Dict[str, Any]:
     return out
 
 
-def encode_stream(chunks: Iterable[StreamingResponse], include_usage: bool = False) -> Iterator[bytes]:
-    """Chunks as OpenAI's server-sent events: one ``data: {chunk}`` per chunk that carries something, then (when
-    ``include_usage`` and the service gave figures) a last chunk with ``"choices": []`` and the usage, then
-    ``data: [DONE]``. Usage is written once, at the end, as OpenAI does."""
+def encode_stream(chunks: Iterable[StreamingResponse], model: str = "",
+                  include_usage: bool = False) -> Iterator[Dict[str, Any]]:
+    """Chunks as OpenAI's chunk objects: one per chunk that carries something (``encode_chunk``), then, when
+    ``include_usage`` and the service gave figures, a last chunk with ``"choices": []`` and the usage. Usage is
+    written once, at the end, as OpenAI does. ``model`` stands in where a chunk names none."""
     usage: Optional[Usage] = None
-    last: Dict[str, Any] = {"id": "", "created": int(time.time()), "model": ""}
+    last: Dict[str, Any] = {"id": "", "created": int(time.time()), "model": model}
     for chunk in chunks:
         if chunk.usage is not None:
             usage = chunk.usage
-        wire = chunk_to_wire(chunk)
+        wire = encode_chunk(chunk)
         wire.pop("usage", None)
+        if not wire["model"]:
+            wire["model"] = model
         if any(c["delta"] or c["finish_reason"] for c in wire["choices"]):
-            yield b"data: " + json_body(wire) + b"\n\n"
+            yield wire
         last = wire
     if include_usage and usage is not None:
-        tail = {"id": last["id"], "object": "chat.completion.chunk", "created": last["created"],
-                "model": last["model"], "choices": [], "usage": _wire_usage(usage)}
-        yield b"data: " + json_body(tail) + b"\n\n"
+        yield {"id": last["id"], "object": "chat.completion.chunk", "created": last["created"],
+               "model": last["model"], "choices": [], "usage": _wire_usage(usage)}
+
+
+def encode_sse(chunks: Iterable[StreamingResponse], model: str = "", include_usage: bool = False) -> Iterator[bytes]:
+    """``encode_stream`` as the bytes of server-sent events: ``data: {chunk}\n\n`` each, then
+    ``data: [DONE]\n\n``."""
+    for obj in encode_stream(chunks, model, include_usage):
+        yield b"data: " + json_body(obj) + b"\n\n"
     yield b"data: [DONE]\n\n"
 
 
