@@ -25,8 +25,9 @@ def test_the_distribution_has_a_name_of_its_own_not_the_unrelated_llm_connector(
 
 
 def test_the_console_script_is_still_llm_connector():
-    scripts = setup_cfg()["options.entry_points"]["console_scripts"].split("=")
-    assert [s.strip() for s in scripts] == ["llm-connector", "llm_connector.__main__:main"]
+    lines = setup_cfg()["options.entry_points"]["console_scripts"].strip().splitlines()
+    scripts = dict((part.strip() for part in line.split("=")) for line in lines)
+    assert scripts["llm-connector"] == "llm_connector.__main__:main"
 
 
 def test_every_pip_install_line_in_the_docs_installs_this_project():
