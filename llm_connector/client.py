@@ -24,6 +24,9 @@ __all__ = ["LlmClient"]
 
 
 def _auth_for(style: str, key: Optional[str]) -> Auth:
+    if style == "tc3":
+        raise ConfigurationError("tencent: build the client with LlmClient.tencent(secret_id, secret_key) "
+                                 "or LlmClient.from_env('tencent')", provider="tencent")
     if not key or style == "none":
         return NoAuth()
     if style == "bearer":
@@ -239,6 +242,32 @@ class LlmClient:
         return cls("aliyun_compatible", api_key, **options)
 
     @classmethod
+    def hunyuan(cls, api_key: str, **options: Any) -> "LlmClient":
+        """Tencent Hunyuan through its OpenAI-compatible endpoint (``https://api.hunyuan.cloud.tencent.com/v1``,
+        an API key from the Hunyuan console): the simpler route Tencent recommends."""
+        return cls("hunyuan", api_key, **options)
+
+    @classmethod
+    def tencent(cls, secret_id: str, secret_key: str, region: str = "ap-guangzhou",
+                session_token: Optional[str] = None, **options: Any) -> "LlmClient":
+        """Tencent Hunyuan through the native Tencent Cloud API v3 (``hunyuan.tencentcloudapi.com``,
+        ``ChatCompletions``), each attempt signed with TC3-HMAC-SHA256 from a SecretId and SecretKey
+        (``session_token`` for temporary credentials). ``region`` is sent as ``X-TC-Region``.
+
+        The client refuses to pickle (it holds the SecretKey); build it where it is used.
+        """
+        from .auth import TencentTc3Auth
+
+        if not secret_id or not secret_key:
+            raise ConfigurationError("secret_id/secret_key: tencent needs a Tencent Cloud SecretId and SecretKey "
+                                     "(or set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY)",
+                                     provider="tencent")
+        extra = dict(options.pop("options", None) or {})
+        extra["region"] = region
+        auth = TencentTc3Auth(secret_id, secret_key, "hunyuan", session_token=session_token)
+        return cls("tencent", None, auth=auth, options=extra, **options)
+
+    @classmethod
     def anthropic(cls, api_key: str, **options: Any) -> "LlmClient":
         """Anthropic Claude (``https://api.anthropic.com``)."""
         return cls("anthropic", api_key, **options)
@@ -326,6 +355,12 @@ class LlmClient:
             return cls.azure_openai(os.environ["AZURE_OPENAI_API_KEY"], os.environ["AZURE_OPENAI_ENDPOINT"],
                                     os.environ["AZURE_OPENAI_DEPLOYMENT"],
                                     os.environ.get("OPENAI_API_VERSION") or "2024-10-21", **options)
+        if name == "tencent":
+            return cls.tencent(_env("TENCENTCLOUD_SECRET_ID", "TENCENT_SECRET_ID") or "",
+                               _env("TENCENTCLOUD_SECRET_KEY", "TENCENT_SECRET_KEY") or "",
+                               region=options.pop("region", None) or _env("TENCENTCLOUD_REGION") or "ap-guangzhou",
+                               session_token=_env("TENCENTCLOUD_SESSION_TOKEN", "TENCENT_SESSION_TOKEN"),
+                               **options)
         preset = get_preset(name)
         key = next((os.environ[v] for v in preset.env if os.environ.get(v)), None)
         if preset.key_required and not key:
@@ -431,6 +466,11 @@ class LlmClient:
         return f"LlmClient(provider={self._provider!r})"
 
 
+def _env(*names: str) -> Optional[str]:
+    """The first of the environment variables ``names`` that is set and not empty, or None."""
+    return next((os.environ[n] for n in names if os.environ.get(n)), None)
+
+
 def _protocol_or_none(name: str) -> Any:
     try:
         return load(name)
@@ -440,7 +480,7 @@ def _protocol_or_none(name: str) -> Any:
 
 #: Order in which ``from_env()`` and the CLI look for a key.
 DETECT_ORDER = ("openai", "anthropic", "google", "deepseek", "moonshot", "zhipu_openai_compatible",
-                "aliyun_compatible", "volcengine", "xiaomi", "longcat")
+                "aliyun_compatible", "volcengine", "xiaomi", "longcat", "hunyuan", "tencent")
 
 
 def detect_provider() -> Optional[str]:
