@@ -43,7 +43,10 @@ __all__ = [
 
 _T = TypeVar("_T", bound="_Data")
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+#: The one compact JSON encoder (no spaces, UTF-8 kept as is): the writers here, request bodies and error bodies
+#: (``protocols.json_body``, ``protocols.dumps``) all use it, so what is sent, signed and shown is the same text.
+compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_dumps = compact_json
 
 
 def _plain(value: Any) -> Any:

@@ -11,7 +11,8 @@ Quirks a preset may set in ``Endpoint.options``:
   in multi-turn tool calls; DeepSeek rejects it).
 - ``done_marker`` (default True): the stream must end with ``data: [DONE]``.
 
-This module also writes chunks in OpenAI's wire shape (``chunk_to_wire``), for gateways.
+This module also writes chunks in OpenAI's wire shape (``encode_chunk``; ``chunk_to_wire`` is the earlier name),
+for gateways.
 """
 
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional
@@ -33,9 +34,8 @@ from ..types import (
     TextBlock,
     ToolCall,
     Usage,
-    normalize_finish_reason,
 )
-from . import Endpoint, join_url, json_body, loads, stream_error
+from . import Endpoint, finish_reason, join_url, json_body, loads, merge_extra, stream_error
 
 NAME = "openai"
 
@@ -124,8 +124,7 @@ def encode_body(request: ChatRequest, endpoint: Endpoint, stream: bool) -> Dict[
     body["stream"] = stream
     if stream and endpoint.option("stream_usage", True):
         body["stream_options"] = {"include_usage": True}
-    if request.extra_body:
-        body.update(request.extra_body)
+    merge_extra(body, request.extra_body)
     return body
 
 
@@ -218,7 +217,7 @@ def decode_response(data: Any, endpoint: Endpoint) -> ChatResponse:
     for i, c in enumerate(data.get("choices") or ()):
         msg = c.get("message") or {}
         reasoning = msg.get("reasoning_content") or msg.get("reasoning") or None
-        raw_reason = c.get("finish_reason")
+        reason, raw_reason = finish_reason(c.get("finish_reason"))
         choices.append(Choice(
             index=c.get("index", i),
             message=Message(
@@ -227,8 +226,8 @@ def decode_response(data: Any, endpoint: Endpoint) -> ChatResponse:
                 tool_calls=_decode_tool_calls(msg.get("tool_calls")),
                 reasoning_content=reasoning,
             ),
-            finish_reason=normalize_finish_reason(raw_reason),
-            finish_reason_raw=raw_reason if raw_reason not in (None, "", "null") else None,
+            finish_reason=reason,
+            finish_reason_raw=raw_reason,
             logprobs=c.get("logprobs"),
         ))
     first = choices[0].message if choices else None
@@ -292,13 +291,12 @@ def decode_chunk(obj: Any, provider: str) -> StreamingResponse:
         text = d.get("content")
         r = d.get("reasoning_content") or d.get("reasoning")
         tcs = d.get("tool_calls")
-        raw_reason = c.get("finish_reason")
-        reason = None if raw_reason is None or raw_reason == "" or raw_reason == "null" else raw_reason
+        reason, raw_reason = finish_reason(c.get("finish_reason"))
         choices.append(StreamingChoice(
             c.get("index", 0),
             Delta(d.get("role"), text, r or None, _delta_tool_calls(tcs) if tcs else None),
-            normalize_finish_reason(reason) if reason else None,
             reason,
+            raw_reason,
             c.get("logprobs"),
         ))
         if len(choices) == 1:
@@ -337,7 +335,7 @@ def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[Strea
 # -- writing OpenAI's wire shape (for gateways) -----------------------------------------------------------
 
 
-def chunk_to_wire(chunk: StreamingResponse) -> Dict[str, Any]:
+def encode_chunk(chunk: StreamingResponse) -> Dict[str, Any]:
     """A ``StreamingResponse`` in OpenAI's exact chunk shape (``finish_reason`` as OpenAI words)."""
     choices = []
     for c in chunk.choices:
@@ -363,3 +361,6 @@ def chunk_to_wire(chunk: StreamingResponse) -> Dict[str, Any]:
                         "completion_tokens": chunk.usage.completion_tokens,
                         "total_tokens": chunk.usage.total_tokens}
     return out
+
+
+chunk_to_wire = encode_chunk  # the earlier name, kept working

@@ -56,9 +56,8 @@ from ..types import (
     TextBlock,
     ToolCall,
     Usage,
-    normalize_finish_reason,
 )
-from . import Endpoint, json_body, loads, merge_extra, renamed_fields
+from . import Endpoint, StreamState, drive, finish_reason, json_body, loads, merge_extra, renamed_fields
 
 NAME = "tencent"
 
@@ -231,12 +230,6 @@ def _tool_calls(items: Any) -> Optional[List[ToolCall]]:
     return calls
 
 
-def _finish(raw: Any) -> Tuple[Optional[str], Optional[str]]:
-    if raw is None or raw == "" or raw == "null":
-        return None, None
-    return normalize_finish_reason(raw), str(raw)
-
-
 def _check(data: Any, provider: str) -> Mapping[str, Any]:
     """The ``Response`` object, raising the typed error it carries."""
     if not isinstance(data, Mapping) or not isinstance(data.get("Response", data), Mapping):
@@ -259,7 +252,7 @@ def decode_response(data: Any, endpoint: Endpoint) -> ChatResponse:
     choices = []
     for i, c in enumerate(resp.get("Choices") or ()):
         msg = c.get("Message") or {}
-        reason, raw_reason = _finish(c.get("FinishReason"))
+        reason, raw_reason = finish_reason(c.get("FinishReason"))
         choices.append(Choice(
             c.get("Index", i),
             Message(Role.ASSISTANT, msg.get("Content") or "", tool_calls=_tool_calls(msg.get("ToolCalls")),
@@ -284,24 +277,28 @@ def decode_response(data: Any, endpoint: Endpoint) -> ChatResponse:
 _CHUNK = "chat.completion.chunk"
 
 
-class StreamState:
-    """The state of one Hunyuan stream: ``handle(event)`` takes each parsed ``data:`` object in order and
-    returns its chunk (or None). ``finished`` turns True once a chunk carried a finish reason."""
+class TencentStreamState(StreamState):
+    """The state of one Hunyuan stream: ``handle(event)`` takes each parsed ``data:`` object in order.
 
-    __slots__ = ("provider", "finished", "_created")
+    Hunyuan has no end marker: the stream is complete once a chunk carried a finish reason, and is read on
+    to the end of the body (so nothing sent after that chunk is lost); ``end()`` raises
+    ``IncompleteStreamError`` when no finish reason came.
+    """
+
+    __slots__ = ("complete", "_created")
 
     def __init__(self, provider: str) -> None:
-        self.provider = provider
-        self.finished = False
+        super().__init__(provider)
+        self.complete = False
         self._created = int(time.time())
 
-    def handle(self, event: Any) -> Optional[StreamingResponse]:
+    def handle(self, event: Any) -> List[StreamingResponse]:
         if not isinstance(event, dict):
             raise StreamParseError("the service sent a stream event that is not a JSON object",
                                    provider=self.provider, body=str(event))
         if "Response" in event or event.get("ErrorMsg"):
             _check(event, self.provider)  # raises the error it carries
-            return None
+            return []
         choices = []
         content = ""
         reasoning = None
@@ -309,9 +306,9 @@ class StreamState:
             d = c.get("Delta") or c.get("Message") or {}
             text = d.get("Content")
             r = d.get("ReasoningContent") or None
-            reason, raw_reason = _finish(c.get("FinishReason"))
+            reason, raw_reason = finish_reason(c.get("FinishReason"))
             if reason is not None:
-                self.finished = True
+                self.complete = True
             choices.append(StreamingChoice(
                 c.get("Index", 0), Delta(d.get("Role"), text, r, _tool_calls(d.get("ToolCalls"))), reason, raw_reason,
             ))
@@ -319,10 +316,15 @@ class StreamState:
                 content = text if isinstance(text, str) else ""
                 reasoning = r
         usage = event.get("Usage")
-        return StreamingResponse(
+        return [StreamingResponse(
             event.get("Id") or "", _CHUNK, event.get("Created") or self._created, event.get("Model") or "",
             choices, content, reasoning, decode_usage(usage) if usage else None, None, event,
-        )
+        )]
+
+    def end(self) -> List[StreamingResponse]:
+        if not self.complete:
+            raise IncompleteStreamError("the stream ended before a chunk with a FinishReason", provider=self.provider)
+        return []
 
 
 def _json_body_instead(first: bytes, rest: Iterator[bytes], provider: str) -> None:
@@ -343,17 +345,8 @@ def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[Strea
             break
     if first.lstrip()[:1] == b"{":
         _json_body_instead(first, pieces, provider)
-    state = StreamState(provider)
-    handle = state.handle
-    for event in iter_sse(_chain(first, pieces)):
-        data = event.data
-        if not data or data == "[DONE]":
-            continue
-        chunk = handle(loads(data, provider))
-        if chunk is not None:
-            yield chunk
-    if not state.finished:
-        raise IncompleteStreamError("the stream ended before a chunk with a FinishReason", provider=provider)
+    events = (loads(e.data, provider) for e in iter_sse(_chain(first, pieces)) if e.data and e.data != "[DONE]")
+    yield from drive(events, TencentStreamState(provider))
 
 
 def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
