@@ -387,17 +387,29 @@ def test_missing_credentials_are_refused(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(ConfigurationError, match="TENCENTCLOUD_SECRET_ID"):
         LlmClient.from_env("tencent")
-    with pytest.raises(ConfigurationError):
+    with pytest.raises(ConfigurationError, match="secret_key"):
         LlmClient.tencent(SECRET_ID, "")
     with pytest.raises(ConfigurationError, match="LlmClient.tencent"):
         LlmClient("tencent", "a-key")
 
 
-def test_a_tencent_client_shows_no_secret_and_refuses_to_pickle():
+def test_a_tencent_client_with_literal_credentials_shows_no_secret_and_refuses_to_pickle():
     client = LlmClient.tencent(SECRET_ID, SECRET_KEY)
     assert SECRET_KEY not in repr(client) and SECRET_KEY not in repr(TencentTc3Auth(SECRET_ID, SECRET_KEY))
-    with pytest.raises(TypeError, match="not pickled"):
+    with pytest.raises(TypeError, match="from_env"):
         pickle.dumps(client)
+
+
+def test_a_tencent_client_from_env_pickles_as_a_recipe_without_the_secret(server, monkeypatch):
+    monkeypatch.setenv("TENCENTCLOUD_SECRET_ID", SECRET_ID)
+    monkeypatch.setenv("TENCENTCLOUD_SECRET_KEY", SECRET_KEY)
+    data = pickle.dumps(LlmClient.from_env("tencent", base_url=server.url, region="ap-chengdu"))
+    assert SECRET_KEY.encode() not in data and SECRET_ID.encode() not in data
+    server.add(Reply.json(ANSWER))
+    pickle.loads(data).chat(request())
+    sent = server.requests[0]
+    assert sent.headers["X-TC-Region"] == "ap-chengdu"
+    verify_signature(sent)
 
 
 def test_the_hunyuan_preset_speaks_openai_with_a_bearer_key(server):
