@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError, IncompleteStreamError, StreamParseError, shorten
 from ..lines import iter_ndjson
+from ..stream import ToolCallMerger
 from ..transport import HttpRequest
 from ..types import (
     ChatRequest,
@@ -654,40 +655,16 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int((now % 1.0) * 1e6):06d}Z"
 
 
-class _ToolCalls:
-    """Tool-call pieces merged by index into whole calls (the same rule as ``StreamAccumulator``)."""
-
-    def __init__(self) -> None:
-        self._calls: Dict[int, Tuple[List[str], List[str]]] = {}  # index -> ([id, name], argument pieces)
-
-    def __bool__(self) -> bool:
-        return bool(self._calls)
-
-    def add(self, pieces: List[ToolCall]) -> None:
-        calls = self._calls
-        for piece in pieces:
-            index = piece.index
-            if index is None:
-                index = max(calls) if calls and not piece.id else len(calls)
-            entry = calls.get(index)
-            if entry is None:
-                entry = calls[index] = (["", ""], [])
-            if piece.id:
-                entry[0][0] = piece.id
-            if piece.function.name:
-                entry[0][1] = piece.function.name
-            if piece.function.arguments:
-                entry[1].append(piece.function.arguments)
-
-    def wire(self) -> List[Dict[str, Any]]:
-        """The calls in Ollama's shape: ``{"function": {"name", "arguments": {...}}}`` (plus ``id`` when known)."""
-        out = []
-        for _, ((ident, name), pieces) in sorted(self._calls.items()):
-            call: Dict[str, Any] = {"function": {"name": name, "arguments": _arguments("".join(pieces))}}
-            if ident:
-                call["id"] = ident
-            out.append(call)
-        return out
+def _wire_calls(merger: ToolCallMerger) -> List[Dict[str, Any]]:
+    """Whole calls in Ollama's shape: ``{"function": {"name", "arguments": {...}}}`` (plus ``id`` when known)."""
+    out = []
+    for merged in merger.calls():
+        call: Dict[str, Any] = {"function": {"name": merged.function.name,
+                                             "arguments": _arguments(merged.function.arguments)}}
+        if merged.id:
+            call["id"] = merged.id
+        out.append(call)
+    return out
 
 
 def _arguments(text: str) -> Any:
@@ -720,7 +697,8 @@ def encode_stream(chunks: Iterator[StreamingResponse], model: str) -> Iterator[O
 
     - each upstream chunk with text or reasoning becomes one chunk (``message.content`` /
       ``message.thinking``), also the provider's final chunk: no text is dropped;
-    - tool-call pieces are merged and sent whole, in one chunk, after the text;
+    - tool-call pieces are merged (``stream.ToolCallMerger``, the rule of ``collect()``) and sent whole, in
+      one chunk, after the text;
     - the one ``done: true`` chunk is written when the upstream stream ends, so usage that arrives after the
       finish chunk (OpenAI's separate usage chunk) still counts. It carries ``done_reason`` (the last finish
       reason: ``stop``, ``length``, ...; a tool-call turn is ``stop``, as Ollama says; ``stop`` when the
@@ -730,7 +708,7 @@ def encode_stream(chunks: Iterator[StreamingResponse], model: str) -> Iterator[O
 
     Errors from upstream propagate; no ``done`` chunk follows them. Only the first choice is followed.
     """
-    tools = _ToolCalls()
+    tools = ToolCallMerger()
     finish: Optional[str] = None
     usage: Optional[Usage] = None
     timings: Optional[Mapping[str, Any]] = None
@@ -740,7 +718,8 @@ def encode_stream(chunks: Iterator[StreamingResponse], model: str) -> Iterator[O
         if chunk.choices:
             first = chunk.choices[0]
             if first.delta.tool_calls:
-                tools.add(first.delta.tool_calls)
+                for piece in first.delta.tool_calls:
+                    tools.add(piece)
             if first.finish_reason is not None:
                 finish = first.finish_reason
         if text or reasoning:
@@ -750,7 +729,7 @@ def encode_stream(chunks: Iterator[StreamingResponse], model: str) -> Iterator[O
             raw = chunk.raw
             timings = raw if isinstance(raw, Mapping) and "eval_duration" in raw else None
     if tools:
-        yield OllamaStreamChunk(model, _now(), OllamaMessage("assistant", "", None, tools.wire()), False)
+        yield OllamaStreamChunk(model, _now(), OllamaMessage("assistant", "", None, _wire_calls(tools)), False)
     yield _done_chunk(model, finish, usage, timings)
 
 
