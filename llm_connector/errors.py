@@ -227,20 +227,27 @@ _BY_STATUS: Dict[int, Type[APIStatusError]] = {
     529: OverloadedError,
 }
 
-# Service error codes/types that say more than the status does (OpenAI, Anthropic, Gemini, ...).
-_BY_CODE: Dict[str, Type[APIStatusError]] = {
-    # AWS (Bedrock) exception names
+#: AWS (Bedrock) exception names, lower-cased -> the error they raise: the one table for an HTTP error's
+#: ``x-amzn-ErrorType`` and for an exception frame inside a stream alike. ``ModelNotReadyException`` comes with
+#: status 429 and AWS's SDKs retry it: a rate limit, wherever it arrives.
+AWS_EXCEPTIONS: Dict[str, Type[APIStatusError]] = {
     "throttlingexception": RateLimitError,
     "servicequotaexceededexception": RateLimitError,
+    "modelnotreadyexception": RateLimitError,
     "validationexception": BadRequestError,
     "accessdeniedexception": PermissionDeniedError,
     "unrecognizedclientexception": AuthenticationError,
     "resourcenotfoundexception": NotFoundError,
-    "modelerrorexception": ServerError,
-    "modeltimeoutexception": ServerError,
     "internalserverexception": ServerError,
     "serviceunavailableexception": ServerError,
-    "modelnotreadyexception": ServerError,
+    "modelstreamerrorexception": ServerError,
+    "modeltimeoutexception": ServerError,
+    "modelerrorexception": ServerError,
+}
+
+# Service error codes/types that say more than the status does (AWS, OpenAI, Anthropic, Gemini, ...).
+_BY_CODE: Dict[str, Type[APIStatusError]] = {
+    **AWS_EXCEPTIONS,
     "context_length_exceeded": ContextLengthExceededError,
     "string_above_max_length": ContextLengthExceededError,
     "invalid_api_key": AuthenticationError,

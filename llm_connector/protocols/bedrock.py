@@ -15,21 +15,10 @@
 
 import base64
 import binascii
-from typing import Any, Dict, Iterable, Iterator, Optional, Type
+from typing import Any, Iterable, Iterator, Optional
 
 from ..auth import aws_quote_path_segment
-from ..errors import (
-    APIStatusError,
-    AuthenticationError,
-    BadRequestError,
-    IncompleteStreamError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    ServerError,
-    StreamParseError,
-    error_for_status,
-)
+from ..errors import AWS_EXCEPTIONS, APIStatusError, IncompleteStreamError, StreamParseError, error_for_status
 from ..eventstream import EventStreamMessage, iter_event_stream
 from ..transport import HttpRequest
 from ..types import ChatRequest, ChatResponse, StreamingResponse
@@ -40,23 +29,6 @@ __all__ = ["NAME", "BEDROCK_VERSION", "encode_chat", "decode_response", "decode_
 NAME = "bedrock"
 #: The ``anthropic_version`` body field on Bedrock.
 BEDROCK_VERSION = "bedrock-2023-05-31"
-
-#: ``:exception-type`` of an exception frame (lower-cased) -> the error it raises.
-_EXCEPTIONS: Dict[str, Type[APIStatusError]] = {
-    "throttlingexception": RateLimitError,
-    "servicequotaexceededexception": RateLimitError,
-    "modelnotreadyexception": RateLimitError,
-    "validationexception": BadRequestError,
-    "accessdeniedexception": PermissionDeniedError,
-    "unrecognizedclientexception": AuthenticationError,
-    "resourcenotfoundexception": NotFoundError,
-    "internalserverexception": ServerError,
-    "serviceunavailableexception": ServerError,
-    "modelstreamerrorexception": ServerError,
-    "modeltimeoutexception": ServerError,
-    "modelerrorexception": ServerError,
-}
-
 
 def encode_chat(request: ChatRequest, endpoint: Endpoint, stream: bool) -> HttpRequest:
     """``POST {base}/model/{model}/invoke`` or ``/invoke-with-response-stream``, signed by the endpoint's auth."""
@@ -89,7 +61,7 @@ def _exception(message: EventStreamMessage, provider: str) -> APIStatusError:
             text = found
     text = text or f"Bedrock sent {kind} in the stream"
     body = message.payload.decode("utf-8", "replace")
-    cls = _EXCEPTIONS.get(kind.lower())
+    cls = AWS_EXCEPTIONS.get(kind.lower())  # the same table as HTTP errors
     if cls is None:
         return error_for_status(None, text, codes=[kind], provider=provider, body=body)
     return cls(text, provider=provider, code=kind, body=body)
