@@ -34,7 +34,7 @@ import ipaddress
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Type, Union
+from typing import Any, ClassVar, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, Union
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError, IncompleteStreamError, StreamParseError, shorten
@@ -58,7 +58,17 @@ from ..types import (
     Usage,
     _Data,
 )
-from . import Endpoint, finish_reason, join_url, json_body, loads, merge_extra, renamed_fields, stream_error
+from . import (
+    Endpoint,
+    StreamState,
+    finish_reason,
+    join_url,
+    json_body,
+    loads,
+    merge_extra,
+    renamed_fields,
+    stream_error,
+)
 
 __all__ = [
     "NAME",
@@ -73,6 +83,7 @@ __all__ = [
     "encode_chat",
     "decode_response",
     "decode_stream",
+    "OllamaStreamState",
     "decode_usage",
     "encode_models",
     "decode_models",
@@ -386,20 +397,40 @@ def decode_response(data: Any, endpoint: Endpoint) -> ChatResponse:
                         text, thinking, decode_usage(obj), None, obj)
 
 
-def _decode_line(obj: Dict[str, Any], created: int, calls_before: int) -> StreamingResponse:
-    message = _message(obj)
-    text = message.get("content") or ""
-    thinking = message.get("thinking") or None
-    items = message.get("tool_calls")
-    calls = _tool_calls(items, calls_before) if items else None
-    reason = raw = None
-    usage = None
-    if obj.get("done") is True:
-        reason, raw = _finish(obj, bool(calls_before or calls))
-        usage = decode_usage(obj)
-    delta = Delta(message.get("role"), text or None, thinking, calls or None)
-    return StreamingResponse("", "chat.completion.chunk", created, obj.get("model") or "",
-                             [StreamingChoice(0, delta, reason, raw)], text, thinking, usage, None, obj)
+class OllamaStreamState(StreamState):
+    """The state of one ``/api/chat`` NDJSON stream: each line is one chunk; the ``"done": true`` line is the end
+    marker. Remembers the first line's time and how many tool calls came before (for their running index)."""
+
+    __slots__ = ("created", "calls")
+
+    def __init__(self, provider: str) -> None:
+        super().__init__(provider)
+        self.created = -1
+        self.calls = 0
+
+    def handle(self, event: Any) -> Sequence[StreamingResponse]:
+        obj = _object(event, self.provider)
+        if self.created < 0:
+            self.created = _created(obj.get("created_at"))
+        message = _message(obj)
+        text = message.get("content") or ""
+        thinking = message.get("thinking") or None
+        items = message.get("tool_calls")
+        calls = _tool_calls(items, self.calls) if items else None
+        if calls:
+            self.calls += len(calls)
+        reason = raw = None
+        usage = None
+        if obj.get("done") is True:
+            self.finished = True
+            reason, raw = _finish(obj, bool(self.calls))
+            usage = decode_usage(obj)
+        delta = Delta(message.get("role"), text or None, thinking, calls or None)
+        return (StreamingResponse("", "chat.completion.chunk", self.created, obj.get("model") or "",
+                                  [StreamingChoice(0, delta, reason, raw)], text, thinking, usage, None, obj),)
+
+    def end(self) -> Sequence[StreamingResponse]:
+        raise IncompleteStreamError('the stream ended without its "done": true line', provider=self.provider)
 
 
 def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[StreamingResponse]:
@@ -409,20 +440,13 @@ def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[Strea
     gives none). The final chunk carries the finish reason and, when Ollama counted tokens, the usage.
     """
     provider = endpoint.provider
-    created = -1
-    calls = 0
+    state = OllamaStreamState(provider)
+    handle = state.handle
     for line in iter_ndjson(chunks):
-        obj = _object(loads(line, provider), provider)
-        if created < 0:
-            created = _created(obj.get("created_at"))
-        chunk = _decode_line(obj, created, calls)
-        pieces = chunk.choices[0].delta.tool_calls
-        if pieces:
-            calls += len(pieces)
-        yield chunk
-        if obj.get("done") is True:
+        yield from handle(loads(line, provider))
+        if state.finished:
             return
-    raise IncompleteStreamError('the stream ended without its "done": true line', provider=provider)
+    yield from state.end()
 
 
 # -- model management -------------------------------------------------------------------------------------
