@@ -724,6 +724,22 @@ class ChatResponse(_Data):
         """The text, or None when there is none."""
         return self.content or None
 
+    def __repr__(self) -> str:
+        """Only the fields that are set; the first choice through content, tool calls and finish reason."""
+        from ._render import short_repr
+
+        return short_repr(self, "chat.completion")
+
+    def _repr_markdown_(self) -> str:
+        from ._render import markdown
+
+        return markdown(self)
+
+    def _repr_html_(self) -> str:
+        from ._render import to_html
+
+        return to_html(self)
+
     @property
     def message(self) -> Message:
         """The first choice's message (an empty assistant message when there is no choice)."""
@@ -855,6 +871,22 @@ class StreamingResponse(_Data):
     def get_content(self) -> Optional[str]:
         """This chunk's text, or None when it carries none."""
         return self.content or None
+
+    def __repr__(self) -> str:
+        """Only the fields that are set; the first choice through content, tool calls and finish reason."""
+        from ._render import short_repr
+
+        return short_repr(self, "chat.completion.chunk")
+
+    def _repr_markdown_(self) -> str:
+        from ._render import markdown
+
+        return markdown(self)
+
+    def _repr_html_(self) -> str:
+        from ._render import to_html
+
+        return to_html(self)
 
     @property
     def finish_reason(self) -> Optional[str]:
