@@ -28,11 +28,12 @@ class _Closer:
     """Closes a stream's connection once. Shared by the stream object and its generator, so that neither
     holds the other in a cycle: the socket is freed as soon as the last of them is gone."""
 
-    __slots__ = ("closed", "lock", "on_close", "on_end", "chunks", "count", "__weakref__")
+    __slots__ = ("closed", "ended", "lock", "on_close", "on_end", "chunks", "count", "__weakref__")
 
     def __init__(self, chunks: Iterator[Any], on_close: Optional[Callable[[], None]],
                  on_end: Optional[Callable[[], None]] = None) -> None:
         self.closed = False
+        self.ended = False  # the chunks ran out normally
         self.lock = threading.Lock()
         self.on_close = on_close
         self.on_end = on_end
@@ -45,6 +46,7 @@ class _Closer:
             if self.closed:
                 return
             self.closed = True
+            self.ended = ended
         release = self.on_end if ended and self.on_end is not None else self.on_close
         if release is not None:
             try:
@@ -95,14 +97,18 @@ def _iterate(closer: _Closer) -> Iterator[Any]:
 class Stream(Generic[T]):
     """An iterator of chunks that owns its connection.
 
-    Leaving a ``for`` loop over it (normal end, ``break``, an exception) closes the connection; so do
-    ``close()`` (also from another thread), ``with``, and dropping the last reference. A stream is read once.
+    A stream is one iterator, like a file: a ``for`` loop, ``next(stream)`` and ``collect()`` continue the same
+    stream where the last one stopped. It closes its connection at the end of the chunks, on ``close()`` (also
+    from another thread), on leaving ``with``, and when dropped: ``for chunk in client.chat_stream(r): break``
+    closes at once (nothing holds the stream), while a stream held in a variable stays open after ``break``
+    for a later ``next()`` or ``collect()``.
 
     >>> from llm_connector import LlmClient, ChatRequest, Message
     >>> client = LlmClient.mock(reply="Hello there")
     >>> with client.chat_stream(ChatRequest(model="m", messages=[Message.user("hi")])) as stream:
-    ...     text = "".join(chunk.content for chunk in stream)
-    >>> text
+    ...     first = next(stream).content
+    ...     rest = "".join(chunk.content for chunk in stream)
+    >>> first + rest
     'Hello there'
     """
 
@@ -113,14 +119,19 @@ class Stream(Generic[T]):
         response: Any = None,
         on_close: Optional[Callable[[], None]] = None,
         on_end: Optional[Callable[[], None]] = None,
+        provider: Optional[str] = None,
+        model: Optional[str] = None,
     ) -> None:
         """``chunks``: the decoded chunks; ``response``: what ``.response`` shows; ``on_close``: frees the
         connection (called once); ``on_end``: called instead when the chunks ran out normally (the protocol's
-        end marker was read), to keep the connection for reuse."""
+        end marker was read), to keep the connection for reuse; ``provider`` and ``model``: for ``repr``."""
         self._closer = _Closer(chunks, on_close, on_end)
         self._response = response
-        self._started = False
-        self._iterator: Optional[Iterator[T]] = None
+        # The one generator every way of reading shares. It holds the closer, never the stream: no cycle, so
+        # dropping the stream (or, in `for c in client.chat_stream(r)`, the loop's reference) closes at once.
+        self._iterator: Iterator[T] = _iterate(self._closer)
+        self._provider = provider
+        self._model = model
 
     @property
     def response(self) -> Any:
@@ -133,35 +144,43 @@ class Stream(Generic[T]):
         return request_id_from(getattr(self._response, "headers", None))
 
     @property
+    def provider(self) -> Optional[str]:
+        """The provider's name (``"openai"``, ``"anthropic"``, ...), when the client gave it."""
+        return self._provider
+
+    @property
+    def model(self) -> Optional[str]:
+        """The model the request asked for, when the client gave it."""
+        return self._model
+
+    @property
     def closed(self) -> bool:
         return self._closer.closed
 
     @property
     def chunks_received(self) -> int:
-        """How many chunks the finished loop delivered."""
+        """How many chunks the stream delivered, once it has ended or been closed."""
         return self._closer.count
 
     def __iter__(self) -> Iterator[T]:
-        if self._iterator is not None:
-            return self._iterator
-        return self._start()
+        if self._closer.closed and not self._closer.ended:
+            raise RuntimeError("this stream is closed; start a new chat_stream() call")
+        return self._iterator  # the same iterator every time: a loop continues where the last one stopped
 
     def __next__(self) -> T:
-        if self._iterator is None:
-            self._iterator = self._start()
-        return next(self._iterator)
-
-    def _start(self) -> Iterator[T]:
-        if self._closer.closed:
+        if self._closer.closed and not self._closer.ended:
             raise RuntimeError("this stream is closed; start a new chat_stream() call")
-        if self._started:
-            raise RuntimeError("this stream is already being read")
-        self._started = True
-        return _iterate(self._closer)
+        return next(self._iterator)
 
     def close(self) -> None:
         """Close the connection. Safe to call more than once, and from another thread."""
         self._closer.close()
+        close = getattr(self._iterator, "close", None)
+        if close is not None:
+            try:
+                close()  # runs the generator's `finally`: chunks_received is counted
+            except ValueError:  # it is running in another thread; the closed connection ends it
+                pass
 
     def __enter__(self) -> "Stream[T]":
         return self
@@ -169,15 +188,29 @@ class Stream(Generic[T]):
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError(f"cannot pickle {type(self).__name__}: a stream is a live connection to the service; "
+                        "pickle what it gives instead (stream.collect(), or the chunks)")
+
     def __repr__(self) -> str:
-        return "<{} {}>".format(type(self).__name__, "closed" if self.closed else "open")
+        closer = self._closer
+        if closer.ended:
+            state = f"ended after {closer.count} chunks"
+        elif closer.closed:
+            state = "closed"
+        else:
+            state = "open"
+        label = " ".join(part for part in (self._provider, repr(self._model) if self._model else None) if part)
+        return f"<{type(self).__name__} {label + ' ' if label else ''}{state}>"
 
 
 class ChatStream(Stream[StreamingResponse]):
     """The stream of ``StreamingResponse`` chunks from ``chat_stream``; ``collect()`` adds them up."""
 
     def collect(self) -> ChatResponse:
-        """Read the rest of the stream and return the ``ChatResponse`` it adds up to."""
+        """Read the rest of the stream and return the ``ChatResponse`` it adds up to (like ``file.read()``,
+        it continues from where a loop or ``next()`` stopped; a ``StreamAccumulator`` fed by your own loop adds
+        up a whole stream you also read chunk by chunk)."""
         acc = StreamAccumulator()
         for chunk in self:
             acc.add(chunk)

@@ -135,9 +135,19 @@ def test_an_upstream_error_propagates_without_a_done_chunk(server):
 def test_leaving_the_loop_closes_the_upstream_connection(server):
     first, rest = sse(chunk("Once")), sse(chunk(" upon", finish="stop"))
     server.add(Reply(parts=first[:1] + [Pause(2.0)] + rest))
+    for _ in openai_client(server).chat_stream_ollama(request()):
+        break
+    assert server.requests[0].closed_by_client.wait(3.0)
+
+
+def test_a_held_ollama_stream_stays_open_after_break_and_close_closes_upstream(server):
+    first, rest = sse(chunk("Once")), sse(chunk(" upon", finish="stop"))
+    server.add(Reply(parts=first[:1] + [Pause(2.0)] + rest))
     stream = openai_client(server).chat_stream_ollama(request())
     for _ in stream:
         break
+    assert not stream.closed and not server.requests[0].closed_by_client.wait(0.2)
+    stream.close()
     assert stream.closed
     assert server.requests[0].closed_by_client.wait(3.0)
 
