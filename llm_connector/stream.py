@@ -19,7 +19,7 @@ from .types import (
     Usage,
 )
 
-__all__ = ["Stream", "ChatStream", "StreamAccumulator"]
+__all__ = ["Stream", "ChatStream", "StreamAccumulator", "ToolCallMerger"]
 
 T = TypeVar("T")
 
@@ -242,6 +242,51 @@ class _ToolCallParts:
         self.thought_signature: Optional[str] = None
 
 
+class ToolCallMerger:
+    """Tool-call pieces from a stream merged into whole calls: the one rule, used by ``StreamAccumulator`` and by
+    the Ollama writer behind ``chat_stream_ollama``.
+
+    A piece with an ``index`` belongs to the call of that index (indexes may skip: 0, 2, ...). A piece without
+    one continues the latest call (the highest index so far), unless it carries an ``id``: then it opens a new
+    call after the highest index. The first piece without an index opens call 0.
+    """
+
+    __slots__ = ("_calls",)
+
+    def __init__(self) -> None:
+        self._calls: Dict[int, _ToolCallParts] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._calls)
+
+    def add(self, piece: ToolCall) -> None:
+        """Take one piece into account."""
+        calls = self._calls
+        index = piece.index
+        if index is None:
+            index = 0 if not calls else (max(calls) + 1 if piece.id else max(calls))
+        parts = calls.get(index)
+        if parts is None:
+            parts = calls[index] = _ToolCallParts()
+        if piece.id:
+            parts.id = piece.id
+        if piece.type:
+            parts.type = piece.type
+        if piece.function.name:
+            parts.name = piece.function.name
+        if piece.function.arguments:
+            parts.arguments.append(piece.function.arguments)
+        if piece.thought_signature:
+            parts.thought_signature = piece.thought_signature
+
+    def calls(self) -> List[ToolCall]:
+        """The whole calls so far, in index order, each with its arguments joined."""
+        return [
+            ToolCall(p.id, p.type, FunctionCall(p.name, "".join(p.arguments)), n, p.thought_signature)
+            for n, p in sorted(self._calls.items())
+        ]
+
+
 class StreamAccumulator:
     """Adds stream chunks up to a ``ChatResponse``; works on any iterable of chunks, no stream needed.
 
@@ -260,7 +305,7 @@ class StreamAccumulator:
         self._blocks: Dict[int, List[Dict[str, Any]]] = {}
         self._unsigned: Dict[int, List[str]] = {}
         self._finish: Dict[int, Tuple[Optional[str], Optional[str]]] = {}
-        self._tools: Dict[int, Dict[int, _ToolCallParts]] = {}
+        self._tools: Dict[int, ToolCallMerger] = {}
 
     def add(self, chunk: StreamingResponse) -> None:
         """Take one chunk into account."""
@@ -290,30 +335,15 @@ class StreamAccumulator:
             if delta.thinking_block:
                 self._blocks.setdefault(i, []).append(dict(delta.thinking_block))
             if delta.tool_calls:
-                calls = self._tools.setdefault(i, {})
+                merger = self._tools.get(i)
+                if merger is None:
+                    merger = self._tools[i] = ToolCallMerger()
                 for piece in delta.tool_calls:
-                    self._add_tool_piece(calls, piece)
+                    merger.add(piece)
             if choice.finish_reason is not None or choice.finish_reason_raw is not None:
                 self._finish[i] = (choice.finish_reason, choice.finish_reason_raw)
             elif i not in self._finish:
                 self._finish.setdefault(i, (None, None))
-
-    @staticmethod
-    def _add_tool_piece(calls: Dict[int, _ToolCallParts], piece: ToolCall) -> None:
-        index = piece.index if piece.index is not None else (len(calls) - 1 if calls and not piece.id else len(calls))
-        parts = calls.get(index)
-        if parts is None:
-            parts = calls[index] = _ToolCallParts()
-        if piece.id:
-            parts.id = piece.id
-        if piece.type:
-            parts.type = piece.type
-        if piece.function.name:
-            parts.name = piece.function.name
-        if piece.function.arguments:
-            parts.arguments.append(piece.function.arguments)
-        if piece.thought_signature:
-            parts.thought_signature = piece.thought_signature
 
     def result(self) -> ChatResponse:
         """The ``ChatResponse`` the chunks so far add up to."""
@@ -321,10 +351,8 @@ class StreamAccumulator:
         choices = []
         for i in indexes:
             reasoning = "".join(self._reasoning.get(i, ())) or None
-            calls = [
-                ToolCall(p.id, p.type, FunctionCall(p.name, "".join(p.arguments)), n, p.thought_signature)
-                for n, p in sorted(self._tools.get(i, {}).items())
-            ]
+            merger = self._tools.get(i)
+            calls = merger.calls() if merger is not None else []
             thinking_blocks = self._blocks.get(i) or None
             reason, raw = self._finish.get(i, (None, None))
             choices.append(Choice(
