@@ -504,13 +504,16 @@ class LlmClient:
     ) -> ChatStream:
         """Ask and stream the answer: a ``ChatStream`` of ``StreamingResponse`` chunks.
 
-        Iterate it in a plain ``for`` loop; leaving the loop closes the connection. ``with`` works too, and
-        ``.collect()`` returns the ``ChatResponse`` the stream adds up to. Overrides as for ``chat``.
+        Iterate it in a plain ``for`` loop: ``for chunk in client.chat_stream(r): break`` closes the connection
+        at once. The stream is one iterator: ``next()``, loops and ``.collect()`` (the ``ChatResponse`` the rest
+        adds up to) continue it; it closes at its end, on ``close()``, on leaving ``with``, or when dropped.
+        Overrides as for ``chat``.
         """
         _check_request(request)
         stream: ChatStream = self._backend.chat_stream(
             request, self._endpoint(api_key, base_url, headers), deadline
         )
+        stream._provider, stream._model = self.provider_name, request.model
         return stream
 
     def chat_stream_ollama(self, request: ChatRequest, **overrides: Any) -> Stream[OllamaStreamChunk]:
@@ -523,7 +526,8 @@ class LlmClient:
         writer: Callable[[Iterator[StreamingResponse], str], Iterator[OllamaStreamChunk]] = load(
             "ollama"
         ).to_ollama_chunks
-        return Stream(writer(iter(stream), request.model), response=stream.response, on_close=stream.close)
+        return Stream(writer(iter(stream), request.model), response=stream.response, on_close=stream.close,
+                      provider=self.provider_name, model=request.model)
 
     def models(self) -> List[str]:
         """The model ids the service lists (``UnsupportedOperationError`` where it has no list)."""
