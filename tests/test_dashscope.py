@@ -202,7 +202,8 @@ def test_a_stream_framed_as_dashscope_frames_it_gives_reasoning_then_content(ser
 
 
 def test_collect_gives_the_last_usage_and_all_text(server):
-    server.add(sse(piece(reasoning="想"), piece("你"), piece("好", usage=(12, 3)), piece("", finish="stop", usage=(12, 4))))
+    server.add(sse(piece(reasoning="想"), piece("你"), piece("好", usage=(12, 3)),
+                   piece("", finish="stop", usage=(12, 4))))
     reply = client_for(server).chat_stream(request()).collect()
     assert (reply.content, reply.reasoning_content, reply.finish_reason) == ("你好", "想", "stop")
     assert reply.usage.total_tokens == 16
