@@ -187,6 +187,16 @@ class ChatStream(Stream[StreamingResponse]):
         """Read the rest of the stream and return its text (reasoning excluded)."""
         return "".join(chunk.content for chunk in self)
 
+    def display(self, **options: Any) -> ChatResponse:
+        """Show the stream as it arrives and return the ``ChatResponse`` it adds up to.
+
+        In Jupyter the answer is redrawn live with the reasoning folded apart; elsewhere the answer goes to
+        stdout and the reasoning to stderr. Interrupting closes the stream. See ``llm_connector.display``.
+        """
+        from .display import show_stream
+
+        return show_stream(self, StreamAccumulator(), **options)
+
 
 class _ToolCallParts:
     __slots__ = ("id", "type", "name", "arguments", "thought_signature")

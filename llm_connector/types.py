@@ -43,7 +43,10 @@ __all__ = [
 
 _T = TypeVar("_T", bound="_Data")
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+#: The one compact JSON encoder (no spaces, UTF-8 kept as is): the writers here, request bodies and error bodies
+#: (``protocols.json_body``, ``protocols.dumps``) all use it, so what is sent, signed and shown is the same text.
+compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_dumps = compact_json
 
 
 def _plain(value: Any) -> Any:
@@ -721,6 +724,22 @@ class ChatResponse(_Data):
         """The text, or None when there is none."""
         return self.content or None
 
+    def __repr__(self) -> str:
+        """Only the fields that are set; the first choice through content, tool calls and finish reason."""
+        from ._render import short_repr
+
+        return short_repr(self, "chat.completion")
+
+    def _repr_markdown_(self) -> str:
+        from ._render import markdown
+
+        return markdown(self)
+
+    def _repr_html_(self) -> str:
+        from ._render import to_html
+
+        return to_html(self)
+
     @property
     def message(self) -> Message:
         """The first choice's message (an empty assistant message when there is no choice)."""
@@ -852,6 +871,22 @@ class StreamingResponse(_Data):
     def get_content(self) -> Optional[str]:
         """This chunk's text, or None when it carries none."""
         return self.content or None
+
+    def __repr__(self) -> str:
+        """Only the fields that are set; the first choice through content, tool calls and finish reason."""
+        from ._render import short_repr
+
+        return short_repr(self, "chat.completion.chunk")
+
+    def _repr_markdown_(self) -> str:
+        from ._render import markdown
+
+        return markdown(self)
+
+    def _repr_html_(self) -> str:
+        from ._render import to_html
+
+        return to_html(self)
 
     @property
     def finish_reason(self) -> Optional[str]:

@@ -1,31 +1,81 @@
-"""Wire protocols: one module per protocol family, each with the same small surface.
+"""Wire protocols: one module per protocol family, each with the same small surface — the contract.
 
-A protocol module defines::
+Every protocol module defines (``request`` is a ``ChatRequest``, ``endpoint`` an ``Endpoint``)::
 
     NAME: str
-    def encode_chat(request: ChatRequest, endpoint: Endpoint, stream: bool) -> HttpRequest
-    def decode_response(data: Any, endpoint: Endpoint) -> ChatResponse         # parsed JSON body
-    def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[StreamingResponse]
-    def encode_models(endpoint: Endpoint) -> HttpRequest                        # optional
-    def decode_models(data: Any, endpoint: Endpoint) -> List[str]               # optional
+    # the client's side: ours -> the service's wire -> ours
+    def encode_chat(request, endpoint, stream: bool) -> HttpRequest
+    def decode_response(data: Any, endpoint) -> ChatResponse              # the parsed JSON body
+    def decode_stream(chunks: Iterable[bytes], endpoint) -> Iterator[StreamingResponse]
+    class <Name>StreamState(StreamState)                                   # one stream's state, see below
+    def encode_models(endpoint) -> HttpRequest                             # optional: a model list
+    def decode_models(data: Any, endpoint) -> List[str]                    # optional
+    def normalize_base_url(url: str) -> str                                # optional
+    # the gateway's side, where the module offers it: the caller's wire -> ours -> the caller's wire
+    def decode_request(data: Any) -> ChatRequest                           # a caller's parsed request body
+    def encode_response(response: ChatResponse) -> Dict[str, Any]         # a whole answer, as the wire's JSON
+    def encode_chunk(chunk: StreamingResponse) -> Dict[str, Any]          # one stream chunk, as the wire's JSON
+    def encode_stream(chunks: Iterable[StreamingResponse], model: str) -> Iterator[...]   # when chunks do not
+                                                                           # map one to one (Ollama's NDJSON)
 
-``decode_stream`` owns its framing (SSE, NDJSON, AWS event-stream) and raises the typed error for an error
-inside the stream and ``IncompleteStreamError`` when the body ends before the protocol's end marker.
-Modules are imported on first use, so ``import llm_connector`` stays cheap.
+The rules every module follows (each is written once, here or in ``types.py``):
+
+- **Streams are a state object.** ``decode_stream`` owns the framing (``lines.iter_sse``, ``lines.iter_ndjson``,
+  ``eventstream.iter_event_stream``), parses each event with ``loads`` and hands it to a ``StreamState``:
+  ``state.handle(event)`` returns the list of chunks that event makes (usually one, often none),
+  ``state.finished`` turns True at the protocol's end marker, and ``state.end()`` runs when the body ends: it
+  returns chunks still held back or raises ``IncompleteStreamError`` when the end marker never came. ``drive``
+  is that loop. Anthropic's state is reused by Bedrock, which frames the same events in AWS event-stream.
+- **Errors inside a stream** raise ``stream_error(data, provider)`` (classed by the service's error type, not the
+  status); a line that is not JSON is a ``StreamParseError`` from ``loads``; a parsed event that is not an object
+  is a ``StreamParseError`` too.
+- **Finish reasons**: ``finish_reason(raw)`` gives ``(normalized, raw)``: OpenAI's words (``stop``, ``length``,
+  ``tool_calls``, ``content_filter``), the service's own word kept; ``None``, ``""`` and ``"null"`` are
+  ``(None, None)``. The word table is ``types.normalize_finish_reason``'s; each module's docstring lists its
+  service's words.
+- **Bodies** are built as dicts and sent as ``json_body(body)``, the compact encoder's exact bytes (what is sent
+  is what is signed); ``dumps`` is the same encoder as text, for writers.
+- **``extra_body`` is merged last, one level deep** (``merge_extra``): a mapping merges into a mapping already
+  there (``{"generationConfig": {...}}`` adds to ours), any other value replaces ours.
+- **Request fields** the service names differently are mapped by a table (``renamed_fields``), not if-chains.
+- **Quirks** a preset sets arrive in ``endpoint.options``, read once per call (never per chunk); each module's
+  docstring lists the options it reads. No module branches on a provider name.
+
+Older names kept working while other work lands (aliases, same objects): ``openai.chunk_to_wire`` is
+``openai.encode_chunk``; ``ollama.to_ollama_chunks`` is ``ollama.encode_stream``; ``openai.decode_chunk``,
+``gemini.decode_event`` and ``anthropic.StreamState`` remain for one-event decoding.
+
+Modules are imported on first use (``load``), so ``import llm_connector`` stays cheap.
 """
 
 import importlib
 import json
 from types import ModuleType
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from ..auth import Auth, NoAuth
 from ..errors import APIStatusError, StreamParseError, describe_error, error_for_status, shorten
 from ..transport import redact_url
+from ..types import StreamingResponse, compact_json, normalize_finish_reason
 
-__all__ = ["Endpoint", "load", "json_body", "loads", "join_url", "stream_error"]
+__all__ = [
+    "Endpoint",
+    "StreamState",
+    "drive",
+    "load",
+    "json_body",
+    "dumps",
+    "loads",
+    "finish_reason",
+    "renamed_fields",
+    "merge_extra",
+    "join_url",
+    "stream_error",
+]
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+#: The compact JSON encoder (``types.compact_json``) as text: ``{"a":1}``, UTF-8 kept.
+dumps = compact_json
+_dumps = compact_json
 _loads = json.loads
 _raw_decode = json.JSONDecoder().raw_decode
 
@@ -58,6 +108,49 @@ class Endpoint:
 
     def option(self, name: str, default: Any = None) -> Any:
         return self.options.get(name, default)
+
+
+class StreamState:
+    """The state of one stream: parsed events in, chunks out. Each protocol subclasses it.
+
+    ``handle(event)`` takes one parsed event in order and returns the chunks it makes (an empty list for an
+    event that carries nothing for the caller); it raises the typed error for an error event. ``finished`` is
+    True once the protocol's end marker came (``decode_stream`` stops reading there). ``end()`` is called when
+    the body ends: it returns the chunks still held back, or raises ``IncompleteStreamError`` when the end
+    marker never came. Options are read in ``__init__``, once per stream, never per chunk.
+    """
+
+    __slots__ = ("provider", "finished")
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self.finished = False
+
+    def handle(self, event: Any) -> List[StreamingResponse]:
+        raise NotImplementedError
+
+    def end(self) -> List[StreamingResponse]:
+        return []
+
+
+def drive(events: Iterable[Any], state: StreamState) -> Iterator[StreamingResponse]:
+    """The one stream loop: each parsed event through ``state.handle``, up to the end marker, then ``end()``."""
+    handle = state.handle
+    for event in events:
+        yield from handle(event)
+        if state.finished:
+            return
+    yield from state.end()
+
+
+def finish_reason(raw: Any) -> Tuple[Optional[str], Optional[str]]:
+    """``(normalized, raw)``: the service's finish word in OpenAI's words, and its own word as a string.
+
+    ``None``, ``""`` and ``"null"`` (what services send for "not finished") are ``(None, None)``.
+    """
+    if raw is None or raw == "" or raw == "null":
+        return None, None
+    return normalize_finish_reason(raw), str(raw)
 
 
 _cache: Dict[str, ModuleType] = {}
@@ -134,9 +227,11 @@ def renamed_fields(request: Any, table: Tuple[Tuple[str, str], ...]) -> Dict[str
     return out
 
 
-def merge_extra(body: Dict[str, Any], extra: Mapping[str, Any]) -> None:
-    """Merge ``extra_body`` into ``body`` one level deep: an object merges into an object already there (so
-    ``{"options": {...}}`` adds to the options), anything else replaces."""
+def merge_extra(body: Dict[str, Any], extra: Optional[Mapping[str, Any]]) -> None:
+    """Merge ``extra_body`` into ``body`` one level deep, last: an object merges into an object already there (so
+    ``{"options": {...}}`` adds to the options), anything else replaces. The one rule of every module."""
+    if not extra:
+        return
     for key, value in extra.items():
         current = body.get(key)
         if isinstance(current, dict) and isinstance(value, Mapping):

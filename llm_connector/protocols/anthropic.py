@@ -60,9 +60,8 @@ from ..types import (
     TextBlock,
     ToolCall,
     Usage,
-    normalize_finish_reason,
 )
-from . import Endpoint, join_url, json_body, loads, stream_error
+from . import Endpoint, finish_reason, join_url, json_body, loads, merge_extra, stream_error
 
 __all__ = [
     "NAME",
@@ -279,8 +278,7 @@ def encode_body(
         body["tool_choice"] = _tool_choice(request.tool_choice)
     if stream:
         body["stream"] = True
-    if request.extra_body:
-        body.update(request.extra_body)
+    merge_extra(body, request.extra_body)
     return body
 
 
@@ -344,12 +342,6 @@ def decode_usage(data: Any) -> Optional[Usage]:
     return Usage(prompt, completion, prompt + completion, None, read, created)
 
 
-def _finish(raw: Any) -> Tuple[Optional[str], Optional[str]]:
-    if raw is None or raw == "" or raw == "null":
-        return None, None
-    return normalize_finish_reason(raw), str(raw)
-
-
 def decode_response(data: Any, endpoint: Endpoint) -> ChatResponse:
     """A Messages response body -> ``ChatResponse``; an ``{"type": "error"}`` body raises the typed error."""
     provider = endpoint.provider
@@ -377,7 +369,7 @@ def decode_response(data: Any, endpoint: Endpoint) -> ChatResponse:
             calls.append(ToolCall(block.get("id") or "", "function",
                                   FunctionCall(block.get("name") or "", arguments), len(calls)))
     reasoning = "".join(thinking) if thinking else None
-    reason, raw_reason = _finish(data.get("stop_reason"))
+    reason, raw_reason = finish_reason(data.get("stop_reason"))
     message = Message(
         role=Role.ASSISTANT,
         content="".join(texts) if texts or not calls else None,
@@ -496,7 +488,7 @@ class StreamState:
 
     def _message_delta(self, event: Dict[str, Any]) -> StreamingResponse:
         delta = event.get("delta") or {}
-        reason, raw_reason = _finish(delta.get("stop_reason"))
+        reason, raw_reason = finish_reason(delta.get("stop_reason"))
         usage = event.get("usage")
         if isinstance(usage, Mapping):
             # The service's last word for each figure: message_delta's counts replace message_start's.

@@ -81,9 +81,8 @@ from ..types import (
     TextBlock,
     ToolCall,
     Usage,
-    normalize_finish_reason,
 )
-from . import Endpoint, join_url, json_body, loads, merge_extra, renamed_fields, stream_error
+from . import Endpoint, finish_reason, join_url, json_body, loads, merge_extra, renamed_fields, stream_error
 
 __all__ = [
     "NAME",
@@ -345,8 +344,7 @@ def encode_body(request: ChatRequest, endpoint: Endpoint) -> Dict[str, Any]:
     config = generation_config(request, openapi)
     if config:
         body["generationConfig"] = config
-    if request.extra_body:
-        merge_extra(body, request.extra_body)
+    merge_extra(body, request.extra_body)
     return body
 
 
@@ -451,12 +449,10 @@ def _read_parts(
 
 def _finish(raw: Any, called: bool) -> Tuple[Optional[str], Optional[str]]:
     """``(normalized, raw)`` finish reason; a candidate that called functions and stopped -> ``tool_calls``."""
-    if raw is None or raw == "":
-        return None, None
-    reason = normalize_finish_reason(raw)
+    reason, word = finish_reason(raw)
     if called and reason == "stop":
         reason = "tool_calls"
-    return reason, str(raw)
+    return reason, word
 
 
 def _choice(candidate: Mapping[str, Any]) -> Choice:

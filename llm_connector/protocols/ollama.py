@@ -56,9 +56,8 @@ from ..types import (
     ToolCall,
     Usage,
     _Data,
-    normalize_finish_reason,
 )
-from . import Endpoint, join_url, json_body, loads, merge_extra, renamed_fields, stream_error
+from . import Endpoint, finish_reason, join_url, json_body, loads, merge_extra, renamed_fields, stream_error
 
 __all__ = [
     "NAME",
@@ -88,6 +87,7 @@ __all__ = [
     "decode_running_models",
     "encode_version",
     "decode_version",
+    "encode_stream",
     "to_ollama_chunks",
 ]
 
@@ -282,8 +282,7 @@ def encode_body(request: ChatRequest, stream: bool) -> Dict[str, Any]:
         body["think"] = think
     if request.tools and request.tool_choice != "none":
         body["tools"] = [t.to_dict() for t in request.tools]
-    if request.extra_body:
-        merge_extra(body, request.extra_body)
+    merge_extra(body, request.extra_body)
     body["stream"] = stream  # always explicit: Ollama streams when it is missing or null
     return body
 
@@ -351,8 +350,8 @@ def _tool_calls(items: Any, start: int) -> List[ToolCall]:
 
 def _finish(data: Mapping[str, Any], made_tool_calls: bool) -> Tuple[str, Optional[str]]:
     """(normalized, raw) finish reason of a ``done`` object; a turn that called tools finishes with tool_calls."""
-    raw = data.get("done_reason") or None
-    reason = normalize_finish_reason(raw) or "stop"
+    reason, raw = finish_reason(data.get("done_reason"))
+    reason = reason or "stop"
     if made_tool_calls and reason == "stop":
         reason = "tool_calls"
     return reason, raw
@@ -716,7 +715,7 @@ def _done_chunk(model: str, finish: Optional[str], usage: Optional[Usage],
     return chunk
 
 
-def to_ollama_chunks(chunks: Iterator[StreamingResponse], model: str) -> Iterator[OllamaStreamChunk]:
+def encode_stream(chunks: Iterator[StreamingResponse], model: str) -> Iterator[OllamaStreamChunk]:
     """Any provider's stream as Ollama ``/api/chat`` chunks (``done`` false), then exactly one ``done`` chunk.
 
     - each upstream chunk with text or reasoning becomes one chunk (``message.content`` /
@@ -753,3 +752,6 @@ def to_ollama_chunks(chunks: Iterator[StreamingResponse], model: str) -> Iterato
     if tools:
         yield OllamaStreamChunk(model, _now(), OllamaMessage("assistant", "", None, tools.wire()), False)
     yield _done_chunk(model, finish, usage, timings)
+
+
+to_ollama_chunks = encode_stream  # the earlier name, kept working
