@@ -40,7 +40,7 @@ Options a preset may set in ``Endpoint.options``:
 """
 
 import time
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import quote
 
 from ..errors import ConfigurationError, IncompleteStreamError, StreamParseError, UnsupportedOperationError
@@ -61,7 +61,8 @@ from ..types import (
     ToolCall,
     Usage,
 )
-from . import Endpoint, finish_reason, join_url, json_body, loads, merge_extra, stream_error
+from . import NO_CHUNKS, Endpoint, finish_reason, join_url, json_body, loads, merge_extra, stream_error
+from . import StreamState as _ProtocolState
 
 __all__ = [
     "NAME",
@@ -77,6 +78,7 @@ __all__ = [
     "decode_usage",
     "encode_models",
     "decode_models",
+    "AnthropicStreamState",
     "StreamState",
 ]
 
@@ -395,30 +397,38 @@ def decode_response(data: Any, endpoint: Endpoint) -> ChatResponse:
 _CHUNK = "chat.completion.chunk"
 
 
-class StreamState:
-    """The state of one Anthropic event stream: ``handle(event)`` takes each parsed event in order and returns
-    the chunk it makes (or None). Shared by the SSE framing here and Bedrock's event-stream framing.
+class AnthropicStreamState(_ProtocolState):
+    """The state of one Anthropic event stream (``protocols.StreamState``): ``handle(event)`` takes each parsed
+    event in order and returns the chunks it makes. Shared by the SSE framing here and Bedrock's event-stream
+    framing.
 
     ``finished`` turns True at ``message_stop``. Tool calls are numbered 0, 1, ... in the order their
     ``tool_use`` blocks start (a map from content-block index to tool index), so ``collect()`` merges the pieces.
     """
 
-    __slots__ = ("provider", "id", "model", "created", "finished", "_tools", "_usage")
+    __slots__ = ("id", "model", "created", "_tools", "_usage")
 
     def __init__(self, provider: str) -> None:
-        self.provider = provider
+        super().__init__(provider)
         self.id = ""
         self.model = ""
         self.created = int(time.time())
-        self.finished = False
         self._tools: Dict[Any, int] = {}
         self._usage: Optional[Dict[str, Any]] = None
 
-    def handle(self, event: Any) -> Optional[StreamingResponse]:
-        """One parsed event -> a chunk, None for events that carry nothing for the caller.
+    def handle(self, event: Any) -> Sequence[StreamingResponse]:
+        """One parsed event -> its chunks (none for events that carry nothing for the caller).
 
         Raises the typed error for an ``error`` event and ``StreamParseError`` for an event that is not an object.
         """
+        chunk = self.decode_event(event)
+        return (chunk,) if chunk is not None else NO_CHUNKS
+
+    def end(self) -> Sequence[StreamingResponse]:
+        raise IncompleteStreamError("the stream ended without message_stop", provider=self.provider)
+
+    def decode_event(self, event: Any) -> Optional[StreamingResponse]:
+        """One parsed event -> a chunk, or None (``handle`` for callers that want at most one)."""
         if not isinstance(event, dict):
             raise StreamParseError("the service sent a stream event that is not a JSON object",
                                    provider=self.provider, body=str(event))
@@ -501,7 +511,7 @@ class StreamState:
 def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[StreamingResponse]:
     """Server-sent events -> chunks; ends at ``message_stop`` (``IncompleteStreamError`` if the body ends first)."""
     provider = endpoint.provider
-    state = StreamState(provider)
+    state = AnthropicStreamState(provider)
     handle = state.handle
     for event in iter_sse(chunks):
         data = event.data
@@ -509,9 +519,10 @@ def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[Strea
             continue
         if event.event == "error":
             raise stream_error(loads(data, provider) if data[:1] == "{" else data, provider)
-        chunk = handle(loads(data, provider))
-        if chunk is not None:
-            yield chunk
+        yield from handle(loads(data, provider))
         if state.finished:
             return
-    raise IncompleteStreamError("the stream ended without message_stop", provider=provider)
+    yield from state.end()
+
+
+StreamState = AnthropicStreamState  # the earlier name, kept working (Bedrock and gateways use it)

@@ -16,7 +16,7 @@ for gateways.
 """
 
 import time
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
 
 from ..errors import ConfigurationError, IncompleteStreamError, StreamParseError
 from ..lines import iter_sse
@@ -37,7 +37,7 @@ from ..types import (
     ToolCall,
     Usage,
 )
-from . import Endpoint, finish_reason, join_url, json_body, loads, merge_extra, stream_error
+from . import NO_CHUNKS, Endpoint, StreamState, finish_reason, join_url, json_body, loads, merge_extra, stream_error
 
 NAME = "openai"
 
@@ -319,19 +319,41 @@ def decode_chunk(obj: Any, provider: str) -> StreamingResponse:
     )
 
 
+class OpenAIStreamState(StreamState):
+    """The state of one chat-completions stream: each parsed ``data:`` object is one chunk. ``[DONE]`` is the end
+    marker (seen by the framing, which sets ``finished``); ``done_marker=False`` (a preset option) lets the
+    body end without it."""
+
+    __slots__ = ("done_marker",)
+
+    def __init__(self, provider: str, done_marker: bool = True) -> None:
+        super().__init__(provider)
+        self.done_marker = done_marker
+
+    def handle(self, event: Any) -> Sequence[StreamingResponse]:
+        return (decode_chunk(event, self.provider),)
+
+    def end(self) -> Sequence[StreamingResponse]:
+        if self.done_marker:
+            raise IncompleteStreamError("the stream ended without data: [DONE]", provider=self.provider)
+        return NO_CHUNKS
+
+
 def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[StreamingResponse]:
     provider = endpoint.provider
+    state = OpenAIStreamState(provider, endpoint.option("done_marker", True))
     for event in iter_sse(chunks):
         data = event.data
         if data == "[DONE]":
+            state.finished = True
             return
         if not data:
             continue
         if event.event == "error":
             raise stream_error(loads(data, provider) if data[:1] == "{" else data, provider)
+        # The hot path: one object is one chunk, so the state's handle is decode_chunk itself.
         yield decode_chunk(loads(data, provider), provider)
-    if endpoint.option("done_marker", True):
-        raise IncompleteStreamError("the stream ended without data: [DONE]", provider=provider)
+    yield from state.end()
 
 
 # -- writing OpenAI's wire shape (for gateways) -----------------------------------------------------------
