@@ -130,7 +130,8 @@ def test_tool_stream_is_sent_for_streams_with_tools_on_models_that_support_it(se
 def test_an_answer_gives_content_reasoning_and_usage(server):
     server.add(Reply.json(ANSWER))
     reply = client_for(server).chat(request())
-    assert (reply.content, reply.reasoning_content, reply.choices[0].finish_reason) == ("你好！", "用户在打招呼", "stop")
+    assert (reply.content, reply.reasoning_content) == ("你好！", "用户在打招呼")
+    assert reply.choices[0].finish_reason == "stop"
     assert reply.usage.total_tokens == 26
 
 
