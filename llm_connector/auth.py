@@ -1,15 +1,25 @@
 """How a request is authorised.
 
 An auth object adds its headers to one outgoing request. The transport calls it for every attempt, so a
-signed request (AWS SigV4, Tencent TC3) is signed anew on each retry. ``secret_headers`` names the headers
+signed request (AWS SigV4, Tencent TC3) is signed anew on each retry. ``SECRET_HEADERS`` names the headers
 that carry a credential: they are dropped on a redirect to another host and never logged. ``repr()``
 never shows a credential.
+
+Credentials are checked when they are given (``check_credential``): a stray newline, a leading space or a
+pasted curly quote is a ``ConfigurationError`` naming the problem and its position, never the value.
+
+Keys never travel in a pickle. An auth built with ``Auth.from_env({"param": "VAR", ...}, **public)`` reads
+its secret parameters from those environment variables and pickles as that recipe (the class, the public
+parameters, the variables' names): it reads the secrets again in the process that unpickles it. An auth
+holding literal credentials refuses to pickle with a ``TypeError``; one without credentials pickles as it is.
 """
 
 import datetime
 import hashlib
 import hmac
-from typing import Callable, Dict, FrozenSet, List, NamedTuple, Optional, Tuple
+import os
+import time
+from typing import Any, Callable, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Tuple
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 from .errors import ConfigurationError
@@ -23,6 +33,11 @@ __all__ = [
     "AwsSigV4Auth",
     "SigV4Parts",
     "aws_quote_path_segment",
+    "TencentTc3Auth",
+    "Tc3Parts",
+    "tc3_sign",
+    "check_credential",
+    "read_env_credential",
 ]
 
 #: Headers that carry credentials, lower-case. Stripped on cross-origin redirects, masked in logs.
@@ -36,14 +51,98 @@ SECRET_HEADERS: FrozenSet[str] = frozenset(
         "x-amz-date",
         "x-amz-content-sha256",
         "x-tc-timestamp",
+        "x-tc-token",
         "proxy-authorization",
         "cookie",
     }
 )
 
 
+def check_credential(value: str, what: str, provider: Optional[str] = None) -> None:
+    """Refuse a credential that no service would accept, naming the problem and position, never the value.
+
+    Refused: whitespace at either end (a trailing newline from a file, a leading space), and any character
+    outside printable ASCII (a pasted curly quote, a control character) -- HTTP headers cannot carry them.
+
+    >>> check_credential("sk-test", "api_key")
+    >>> check_credential("sk-test\\n", "api_key")
+    Traceback (most recent call last):
+    ...
+    llm_connector.errors.ConfigurationError: api_key: ends with a newline (position 8 of 8)
+    """
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{what}: expected a string, got {type(value).__name__}", provider=provider)
+    size = len(value)
+    for position, char in enumerate(value, 1):
+        if " " < char <= "~":
+            continue
+        if char.isspace() and (position == 1 or value[position - 1:].isspace()):
+            where = "starts" if position == 1 else "ends"
+            problem = f"{where} with {_describe(char)}"
+        elif char.isspace():
+            problem = f"contains {_describe(char)}"
+        else:
+            problem = f"contains {_describe(char)}, which an HTTP header cannot carry"
+        raise ConfigurationError(f"{what}: {problem} (position {position} of {size})", provider=provider)
+
+
+def _describe(char: str) -> str:
+    names = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", " ": "a space"}
+    if char in names:
+        return names[char]
+    hint = " (a pasted quote?)" if char in "\u2018\u2019\u201c\u201d\u00ab\u00bb" else ""
+    kind = "non-ASCII character" if ord(char) > 127 else "control character"
+    return f"the {kind} U+{ord(char):04X}{hint}"
+
+
+def read_env_credential(variable: str, what: str, provider: Optional[str] = None) -> str:
+    """The credential in environment variable ``variable``, checked (``check_credential``).
+
+    A ``ConfigurationError`` naming the variable (never its value) when it is unset, empty or malformed.
+    """
+    value = os.environ.get(variable)
+    if not value:
+        raise ConfigurationError(f"{what}: environment variable {variable} is not set", provider=provider)
+    check_credential(value, f"{what} (from ${variable})", provider)
+    return value
+
+
+def _auth_from_env(cls: "type", env: Dict[str, str], public: Dict[str, Any]) -> "Auth":
+    """Unpickling an auth built by ``Auth.from_env``: read the secrets here, in this process."""
+    return cls.from_env(env, **public)  # type: ignore[attr-defined,no-any-return]
+
+
 class Auth:
     """Base class: adds credentials to a request's headers. The default adds nothing."""
+
+    #: Set by ``from_env``: (the public keyword arguments, {secret parameter: environment variable}).
+    _env_recipe: Optional[Tuple[Dict[str, Any], Dict[str, str]]] = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], **public: Any) -> "Auth":
+        """This auth with each secret parameter read from an environment variable.
+
+        ``env`` maps a constructor parameter to the variable holding it (``{"token": "VERTEX_TOKEN"}``);
+        ``public`` are the other constructor arguments. Such an auth pickles as this recipe and reads the
+        variables again where it is unpickled. A ``ConfigurationError`` names a variable that is unset.
+        """
+        secrets = {param: read_env_credential(variable, param) for param, variable in env.items()}
+        auth = cls(**public, **secrets)
+        auth._env_recipe = (dict(public), dict(env))
+        return auth
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        if self._env_recipe is not None:
+            public, env = self._env_recipe
+            return _auth_from_env, (type(self), env, public)
+        if self.has_credentials:
+            name = type(self).__name__
+            raise TypeError(
+                f"cannot pickle {name}: it holds literal credentials, which a pickle would carry in clear. "
+                f"Build it with {name}.from_env({{parameter: 'ENV_VAR', ...}}, ...) (the client constructors "
+                "take api_key_env= / *_env= options) so that it pickles as a recipe reading the environment"
+            )
+        return super().__reduce_ex__(protocol)
 
     def apply(self, method: str, url: str, headers: Dict[str, str], body: Optional[bytes]) -> None:
         """Add this credential's headers to ``headers`` (in place) for one attempt."""
@@ -67,6 +166,8 @@ class BearerAuth(Auth):
     """``Authorization: Bearer <token>``."""
 
     def __init__(self, token: str) -> None:
+        if token:
+            check_credential(token, "token")
         self._value = "Bearer " + token
         self._token = token
 
@@ -82,6 +183,8 @@ class HeaderKeyAuth(Auth):
     """The key in a header of its own: ``x-api-key`` (Anthropic), ``api-key`` (Azure), ``x-goog-api-key``."""
 
     def __init__(self, header: str, key: str) -> None:
+        if key:
+            check_credential(key, "api_key")
         self._header = header
         self._key = key
 
@@ -174,6 +277,9 @@ class AwsSigV4Auth(Auth):
         session_token: Optional[str] = None,
         clock: Optional[Callable[[], datetime.datetime]] = None,
     ) -> None:
+        for value, what in ((access_key, "access_key"), (secret_key, "secret_key"), (session_token, "session_token")):
+            if value:
+                check_credential(value, what)
         self._access_key = access_key
         self._secret_key = secret_key
         self._session_token = session_token or None
@@ -318,3 +424,125 @@ def _canonical_headers(headers: Dict[str, str], url_host: str) -> List[Tuple[str
     if "host" not in values:
         values["host"] = [url_host]
     return [(name, ",".join(values[name])) for name in sorted(values)]
+
+
+# --- Tencent Cloud API v3 signature (TC3-HMAC-SHA256) -----------------------------------------------------
+
+_TC3_ALGORITHM = "TC3-HMAC-SHA256"
+
+
+class Tc3Parts(NamedTuple):
+    """The steps of one TC3 signature, kept for inspection and tests."""
+
+    canonical_request: str
+    string_to_sign: str
+    signature: str
+    authorization: str
+    timestamp: str
+    date: str
+
+
+def tc3_sign(
+    secret_id: str,
+    secret_key: str,
+    service: str,
+    host: str,
+    payload: bytes,
+    timestamp: int,
+    content_type: str = "application/json",
+    method: str = "POST",
+    uri: str = "/",
+    query: str = "",
+) -> Tc3Parts:
+    """Tencent Cloud's TC3-HMAC-SHA256 signature of one request, as a pure function of its parts.
+
+    Signs ``content-type`` and ``host`` (the headers Tencent requires; ``content_type`` must be the exact value
+    sent) and the SHA-256 of ``payload``, the exact body bytes. The credential scope's date is the UTC date of
+    ``timestamp`` (never the local date: a client in UTC+8 would otherwise fail every night after midnight).
+
+    >>> parts = tc3_sign("AKIDEXAMPLE", "secret", "hunyuan", "hunyuan.tencentcloudapi.com", b"{}", 1551113065)
+    >>> parts.date, parts.authorization.split(", ")[1]
+    ('2019-02-25', 'SignedHeaders=content-type;host')
+    """
+    date = datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).strftime("%Y-%m-%d")
+    canonical = "\n".join([
+        method.upper(),
+        uri or "/",
+        query,
+        f"content-type:{content_type.strip().lower()}\nhost:{host.strip().lower()}\n",
+        "content-type;host",
+        hashlib.sha256(payload).hexdigest(),
+    ])
+    scope = f"{date}/{service}/tc3_request"
+    string_to_sign = "\n".join([
+        _TC3_ALGORITHM, str(timestamp), scope, hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
+    ])
+    key = ("TC3" + secret_key).encode("utf-8")
+    for part in (date, service, "tc3_request"):
+        key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()
+    signature = hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    authorization = (
+        f"{_TC3_ALGORITHM} Credential={secret_id}/{scope}, SignedHeaders=content-type;host, Signature={signature}"
+    )
+    return Tc3Parts(canonical, string_to_sign, signature, authorization, str(timestamp), date)
+
+
+class TencentTc3Auth(Auth):
+    """Tencent Cloud API v3 (``TC3-HMAC-SHA256``): ``Authorization`` and ``X-TC-Timestamp`` for each attempt.
+
+    ``service`` is the product name in the credential scope (``hunyuan``). The signed host is the request's
+    own (its ``Host`` header if given, else the URL's host), never a hard-coded one; the signed content type
+    is the request's ``Content-Type``. Each call reads the clock, so a retry is signed anew. With a
+    ``session_token`` (temporary credentials) ``X-TC-Token`` is sent too.
+
+    The credentials never travel in a pickle: built with ``TencentTc3Auth.from_env(...)`` it pickles as that
+    recipe; built from literal credentials, pickling raises ``TypeError``.
+
+    >>> TencentTc3Auth("AKIDEXAMPLE", "secret")
+    TencentTc3Auth(service='hunyuan', <hidden>)
+    """
+
+    def __init__(
+        self,
+        secret_id: str,
+        secret_key: str,
+        service: str = "hunyuan",
+        session_token: Optional[str] = None,
+        clock: Optional[Callable[[], float]] = None,
+    ) -> None:
+        self._secret_id = secret_id
+        self._secret_key = secret_key
+        self._session_token = session_token or None
+        self.service = service
+        self._clock = clock or time.time
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self._secret_id and self._secret_key)
+
+    def __repr__(self) -> str:
+        return f"TencentTc3Auth(service={self.service!r}, <hidden>)"
+
+    def sign(self, method: str, url: str, headers: Dict[str, str], body: Optional[bytes]) -> Tc3Parts:
+        """The signature of a request at the clock's current time, without changing ``headers``."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise ConfigurationError(f"cannot sign a request to {url!r}: {exc}") from None
+        lowered = {k.lower(): v for k, v in headers.items() if v is not None}
+        host = lowered.get("host") or _host_of(parts.scheme, parts.hostname, port)
+        return tc3_sign(
+            self._secret_id, self._secret_key, self.service, host, body or b"", int(self._clock()),
+            content_type=lowered.get("content-type", ""), method=method, uri=parts.path or "/",
+            query=parts.query if method.upper() == "GET" else "",
+        )
+
+    def apply(self, method: str, url: str, headers: Dict[str, str], body: Optional[bytes]) -> None:
+        """Sign one attempt: set ``X-TC-Timestamp``, ``X-TC-Token`` (with a session token) and ``Authorization``."""
+        parts = self.sign(method, url, headers, body)
+        _drop_headers(headers, ("x-tc-timestamp", "x-tc-token", "authorization"))
+        headers["X-TC-Timestamp"] = parts.timestamp
+        if self._session_token:
+            headers["X-TC-Token"] = self._session_token
+        headers["Authorization"] = parts.authorization

@@ -5,11 +5,11 @@ protocol-specific lives here.
 """
 
 import os
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 import requests
 
-from .auth import Auth, BearerAuth, HeaderKeyAuth, NoAuth
+from .auth import SECRET_HEADERS, Auth, BearerAuth, HeaderKeyAuth, NoAuth, check_credential, read_env_credential
 from .errors import SHAPE_ERRORS, ConfigurationError, UnsupportedOperationError, shape_error
 from .presets import PRESETS, Preset, get_preset
 from .protocols import Endpoint, load, loads
@@ -25,6 +25,9 @@ __all__ = ["LlmClient"]
 
 
 def _auth_for(style: str, key: Optional[str]) -> Auth:
+    if style == "tc3":
+        raise ConfigurationError("tencent: build the client with LlmClient.tencent(secret_id, secret_key) "
+                                 "or LlmClient.from_env('tencent')", provider="tencent")
     if not key or style == "none":
         return NoAuth()
     if style == "bearer":
@@ -145,16 +148,26 @@ class LlmClient:
         auth: Optional[Auth] = None,
         options: Optional[Mapping[str, Any]] = None,
         name: Optional[str] = None,
+        api_key_env: Optional[str] = None,
     ) -> None:
         """A client for the provider called ``provider`` (see ``supported_providers()``).
 
-        ``auth`` replaces the key-based auth (for signed protocols); ``options`` adds protocol quirks;
-        ``name`` overrides the provider name shown in errors and ``provider_name``.
+        ``api_key_env`` names an environment variable holding the key, instead of ``api_key``: such a client
+        pickles as its recipe and reads the key where it is unpickled (a client holding a literal key refuses
+        to pickle). ``auth`` replaces the key-based auth (for signed protocols); ``options`` adds protocol
+        quirks; ``name`` overrides the provider name shown in errors and ``provider_name``.
         """
         preset = get_preset(provider)
         base = base_url or preset.base_url
         if not base:
             raise ConfigurationError(f"base_url: provider {provider!r} needs a base_url", provider=provider)
+        if api_key_env is not None:
+            if api_key is not None:
+                raise ConfigurationError("api_key, api_key_env: give one, not both", provider=provider)
+            api_key = read_env_credential(api_key_env, "api_key", provider)
+        elif api_key:
+            check_credential(api_key, "api_key", provider)
+        given_auth = auth
         if auth is None:
             if preset.key_required and not api_key:
                 hint = f" (or set {preset.env[0]})" if preset.env else ""
@@ -173,6 +186,13 @@ class LlmClient:
         )
         self._backend: Any = _HttpBackend(preset, endpoint, transport)
         self._provider = label
+        self._verify = verify
+        literal = _literal_secret(api_key if api_key_env is None else None, headers, proxy, base_url)
+        self._recipe: Optional[Dict[str, Any]] = None if literal else dict(
+            provider=provider, api_key_env=api_key_env, base_url=base_url, timeout=timeout, deadline=deadline,
+            proxy=proxy, headers=dict(headers) if headers else None, max_retries=max_retries, verify=verify,
+            auth=given_auth, options=dict(options) if options else None, name=name)
+        self._literal = literal
 
     # -- constructors -------------------------------------------------------------------------------------
 
@@ -181,15 +201,37 @@ class LlmClient:
         client = cls.__new__(cls)
         client._backend = backend
         client._provider = name
+        client._verify = True
+        client._recipe = None
+        client._literal = None
         return client
 
+    def __reduce__(self) -> Any:
+        """Pickle as a recipe: the constructor's arguments with the key's variable name, never the key.
+
+        A client built with ``from_env`` or ``api_key_env=`` reads its key again where it is unpickled; a
+        shared ``session`` is not carried (the unpickled client makes its own). A client holding a literal
+        key refuses; a client without HTTP (``mock``) pickles its backend as it is.
+        """
+        if self._literal:
+            provider = self._provider
+            raise TypeError(
+                f"cannot pickle this {provider} client: it holds a literal {self._literal}, which a pickle "
+                f"would carry in clear. Build it with LlmClient.from_env({provider!r}) or give api_key_env="
+                "'VAR' instead of the key (credentials in headers, a proxy or base URL: leave them out); "
+                "such a client pickles as a recipe and reads the key from the environment where it is unpickled"
+            )
+        if self._recipe is None:
+            return _rebuild_with_backend, (type(self), self._backend, self._provider)
+        return _rebuild_from_recipe, (type(self), self._recipe)
+
     @classmethod
-    def openai(cls, api_key: str, **options: Any) -> "LlmClient":
+    def openai(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
         """OpenAI (``https://api.openai.com/v1``)."""
         return cls("openai", api_key, **options)
 
     @classmethod
-    def azure_openai(cls, api_key: str, endpoint: str, deployment: str, api_version: str = "2024-10-21",
+    def azure_openai(cls, api_key: Optional[str], endpoint: str, deployment: str, api_version: str = "2024-10-21",
                      **options: Any) -> "LlmClient":
         """Azure OpenAI: ``{endpoint}/openai/deployments/{deployment}``, ``api-version`` query, ``api-key``
         header."""
@@ -205,79 +247,130 @@ class LlmClient:
         return cls("openai_compatible", api_key, base_url=base_url, name=name, **options)
 
     @classmethod
-    def deepseek(cls, api_key: str, **options: Any) -> "LlmClient":
+    def deepseek(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
         """DeepSeek (reasoning arrives in ``reasoning_content``)."""
         return cls("deepseek", api_key, **options)
 
     @classmethod
-    def moonshot(cls, api_key: str, **options: Any) -> "LlmClient":
+    def moonshot(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
         """Moonshot / Kimi (``https://api.moonshot.cn/v1``)."""
         return cls("moonshot", api_key, **options)
 
     @classmethod
-    def volcengine(cls, api_key: str, **options: Any) -> "LlmClient":
+    def volcengine(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
         """Volcengine Ark (``https://ark.cn-beijing.volces.com/api/v3``); the model is the endpoint id."""
         return cls("volcengine", api_key, **options)
 
     @classmethod
-    def xiaomi(cls, api_key: str, **options: Any) -> "LlmClient":
+    def xiaomi(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
         """Xiaomi MiMo."""
         return cls("xiaomi", api_key, **options)
 
     @classmethod
-    def longcat(cls, api_key: str, **options: Any) -> "LlmClient":
+    def longcat(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
         """LongCat, OpenAI mode."""
         return cls("longcat", api_key, **options)
 
     @classmethod
-    def zhipu_openai_compatible(cls, api_key: str, **options: Any) -> "LlmClient":
+    def zhipu_openai_compatible(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
         """Zhipu GLM through its OpenAI-compatible API (``/api/paas/v4``)."""
         return cls("zhipu_openai_compatible", api_key, **options)
 
     @classmethod
-    def aliyun_compatible(cls, api_key: str, **options: Any) -> "LlmClient":
+    def aliyun_compatible(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
         """Aliyun DashScope's OpenAI-compatible mode."""
         return cls("aliyun_compatible", api_key, **options)
 
     @classmethod
-    def anthropic(cls, api_key: str, **options: Any) -> "LlmClient":
+    def aliyun(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
+        """Aliyun DashScope's native API (``https://dashscope.aliyuncs.com/api/v1``): Qwen with
+        ``enable_thinking`` / ``thinking_budget``, tools, and the multimodal endpoint for images."""
+        return cls("aliyun", api_key, **options)
+
+    @classmethod
+    def aliyun_international(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
+        """Aliyun DashScope's native API on the international host (``https://dashscope-intl.aliyuncs.com``)."""
+        return cls("aliyun_international", api_key, **options)
+
+    @classmethod
+    def hunyuan(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
+        """Tencent Hunyuan through its OpenAI-compatible endpoint (``https://api.hunyuan.cloud.tencent.com/v1``,
+        an API key from the Hunyuan console): the simpler route Tencent recommends."""
+        return cls("hunyuan", api_key, **options)
+
+    @classmethod
+    def tencent(cls, secret_id: Optional[str] = None, secret_key: Optional[str] = None,
+                region: str = "ap-guangzhou", session_token: Optional[str] = None, *,
+                secret_id_env: Optional[str] = None, secret_key_env: Optional[str] = None,
+                session_token_env: Optional[str] = None, **options: Any) -> "LlmClient":
+        """Tencent Hunyuan through the native Tencent Cloud API v3 (``hunyuan.tencentcloudapi.com``,
+        ``ChatCompletions``), each attempt signed with TC3-HMAC-SHA256 from a SecretId and SecretKey
+        (``session_token`` for temporary credentials). ``region`` is sent as ``X-TC-Region``.
+
+        The ``*_env`` options name variables holding the credentials instead (the client then pickles as a
+        recipe); ``LlmClient.from_env("tencent")`` reads ``TENCENTCLOUD_SECRET_ID``,
+        ``TENCENTCLOUD_SECRET_KEY``, ``TENCENTCLOUD_SESSION_TOKEN`` and ``TENCENTCLOUD_REGION``.
+        """
+        from .auth import TencentTc3Auth
+
+        auth = _signed_auth(
+            TencentTc3Auth, "tencent",
+            {"secret_id": ("secret_id", secret_id, secret_id_env),
+             "secret_key": ("secret_key", secret_key, secret_key_env),
+             "session_token": ("session_token", session_token, session_token_env)},
+            {"service": "hunyuan"}, optional=("session_token",))
+        extra = dict(options.pop("options", None) or {})
+        extra["region"] = region
+        return cls("tencent", None, auth=auth, options=extra, **options)
+
+    @classmethod
+    def anthropic(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
         """Anthropic Claude (``https://api.anthropic.com``)."""
         return cls("anthropic", api_key, **options)
 
     @classmethod
-    def longcat_anthropic(cls, api_key: str, **options: Any) -> "LlmClient":
+    def longcat_anthropic(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
         """LongCat, Anthropic mode (Bearer auth)."""
         return cls("longcat_anthropic", api_key, **options)
 
     @classmethod
-    def anthropic_vertex(cls, project_id: str, region: str, access_token: str, **options: Any) -> "LlmClient":
-        """Claude on Google Vertex AI: ``:rawPredict`` / ``:streamRawPredict`` with an OAuth access token."""
-        if not access_token:
-            raise ConfigurationError("access_token: anthropic_vertex needs an OAuth access token",
-                                     provider="anthropic_vertex")
+    def anthropic_vertex(cls, project_id: str, region: str, access_token: Optional[str] = None, *,
+                         access_token_env: Optional[str] = None, **options: Any) -> "LlmClient":
+        """Claude on Google Vertex AI: ``:rawPredict`` / ``:streamRawPredict`` with an OAuth access token.
+
+        ``access_token_env`` names a variable holding the token instead (the client then pickles).
+        """
+        auth = _signed_auth(BearerAuth, "anthropic_vertex", {"access_token": ("token", access_token, access_token_env)},
+                            {})
         host = "aiplatform.googleapis.com" if region == "global" else f"{region}-aiplatform.googleapis.com"
         base = f"https://{host}/v1/projects/{project_id}/locations/{region}/publishers/anthropic/models"
-        return cls("anthropic_vertex", None, base_url=options.pop("base_url", None) or base,
-                   auth=BearerAuth(access_token), **options)
+        return cls("anthropic_vertex", None, base_url=options.pop("base_url", None) or base, auth=auth, **options)
 
     @classmethod
-    def anthropic_bedrock(cls, region: str, access_key: str, secret_key: str, session_token: Optional[str] = None,
+    def anthropic_bedrock(cls, region: str, access_key: Optional[str] = None, secret_key: Optional[str] = None,
+                          session_token: Optional[str] = None, *, access_key_env: Optional[str] = None,
+                          secret_key_env: Optional[str] = None, session_token_env: Optional[str] = None,
                           **options: Any) -> "LlmClient":
         """Claude on AWS Bedrock (``InvokeModel`` / ``InvokeModelWithResponseStream``), signed with SigV4.
 
-        The model is the Bedrock model id, e.g. ``anthropic.claude-3-5-sonnet-20240620-v1:0``.
+        The model is the Bedrock model id, e.g. ``anthropic.claude-3-5-sonnet-20240620-v1:0``. The
+        ``*_env`` options name variables holding the credentials instead (the client then pickles);
+        ``LlmClient.from_env("anthropic_bedrock")`` reads ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+        ``AWS_SESSION_TOKEN`` and ``AWS_REGION``.
         """
         from .auth import AwsSigV4Auth
 
-        if not access_key or not secret_key:
-            raise ConfigurationError("access_key/secret_key: anthropic_bedrock needs AWS credentials",
-                                     provider="anthropic_bedrock")
+        auth = _signed_auth(
+            AwsSigV4Auth, "anthropic_bedrock",
+            {"access_key": ("access_key", access_key, access_key_env),
+             "secret_key": ("secret_key", secret_key, secret_key_env),
+             "session_token": ("session_token", session_token, session_token_env)},
+            {"region": region, "service": "bedrock"}, optional=("session_token",))
         base = f"https://bedrock-runtime.{region}.amazonaws.com"
-        auth = AwsSigV4Auth(access_key, secret_key, region, "bedrock", session_token=session_token)
         return cls("anthropic_bedrock", None, base_url=options.pop("base_url", None) or base, auth=auth, **options)
 
     @classmethod
-    def google(cls, api_key: str, **options: Any) -> "LlmClient":
+    def google(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
         """Google Gemini (the key travels in the ``x-goog-api-key`` header, never in the URL)."""
         return cls("google", api_key, **options)
 
@@ -324,18 +417,38 @@ class LlmClient:
             if missing:
                 raise ConfigurationError(f"from_env: azure_openai needs {', '.join(missing)} in the environment",
                                          provider=name)
-            return cls.azure_openai(os.environ["AZURE_OPENAI_API_KEY"], os.environ["AZURE_OPENAI_ENDPOINT"],
+            return cls.azure_openai(None, os.environ["AZURE_OPENAI_ENDPOINT"],
                                     os.environ["AZURE_OPENAI_DEPLOYMENT"],
-                                    os.environ.get("OPENAI_API_VERSION") or "2024-10-21", **options)
+                                    os.environ.get("OPENAI_API_VERSION") or "2024-10-21",
+                                    api_key_env="AZURE_OPENAI_API_KEY", **options)
+        if name == "anthropic_bedrock":
+            region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+            if not region:
+                raise ConfigurationError("from_env: anthropic_bedrock needs AWS_REGION in the environment",
+                                         provider=name)
+            token_env = "AWS_SESSION_TOKEN" if os.environ.get("AWS_SESSION_TOKEN") else None
+            return cls.anthropic_bedrock(region, access_key_env="AWS_ACCESS_KEY_ID",
+                                         secret_key_env="AWS_SECRET_ACCESS_KEY", session_token_env=token_env,
+                                         **options)
+        if name == "tencent":
+            id_env = _first_set("TENCENTCLOUD_SECRET_ID", "TENCENT_SECRET_ID")
+            key_env = _first_set("TENCENTCLOUD_SECRET_KEY", "TENCENT_SECRET_KEY")
+            if not id_env or not key_env:
+                raise ConfigurationError("from_env: tencent needs TENCENTCLOUD_SECRET_ID and "
+                                         "TENCENTCLOUD_SECRET_KEY in the environment", provider=name)
+            return cls.tencent(region=options.pop("region", None) or os.environ.get("TENCENTCLOUD_REGION")
+                               or "ap-guangzhou", secret_id_env=id_env, secret_key_env=key_env,
+                               session_token_env=_first_set("TENCENTCLOUD_SESSION_TOKEN", "TENCENT_SESSION_TOKEN"),
+                               **options)
         preset = get_preset(name)
-        key = next((os.environ[v] for v in preset.env if os.environ.get(v)), None)
-        if preset.key_required and not key:
+        key_env = next((v for v in preset.env if os.environ.get(v)), None)
+        if preset.key_required and not key_env:
             raise ConfigurationError(
                 "from_env: {} needs {} in the environment".format(name, " or ".join(preset.env)), provider=name
             )
         if "base_url" not in options and preset.base_url_env and os.environ.get(preset.base_url_env):
             options["base_url"] = os.environ[preset.base_url_env]
-        return cls(name, key, **options)
+        return cls(name, api_key_env=key_env, **options)
 
     @staticmethod
     def supported_providers() -> List[str]:
@@ -392,13 +505,16 @@ class LlmClient:
     ) -> ChatStream:
         """Ask and stream the answer: a ``ChatStream`` of ``StreamingResponse`` chunks.
 
-        Iterate it in a plain ``for`` loop; leaving the loop closes the connection. ``with`` works too, and
-        ``.collect()`` returns the ``ChatResponse`` the stream adds up to. Overrides as for ``chat``.
+        Iterate it in a plain ``for`` loop: ``for chunk in client.chat_stream(r): break`` closes the connection
+        at once. The stream is one iterator: ``next()``, loops and ``.collect()`` (the ``ChatResponse`` the rest
+        adds up to) continue it; it closes at its end, on ``close()``, on leaving ``with``, or when dropped.
+        Overrides as for ``chat``.
         """
         _check_request(request)
         stream: ChatStream = self._backend.chat_stream(
             request, self._endpoint(api_key, base_url, headers), deadline
         )
+        stream._provider, stream._model = self.provider_name, request.model
         return stream
 
     def chat_stream_ollama(self, request: ChatRequest, **overrides: Any) -> Stream[OllamaStreamChunk]:
@@ -411,7 +527,8 @@ class LlmClient:
         writer: Callable[[Iterator[StreamingResponse], str], Iterator[OllamaStreamChunk]] = load(
             "ollama"
         ).to_ollama_chunks
-        return Stream(writer(iter(stream), request.model), response=stream.response, on_close=stream.close)
+        return Stream(writer(iter(stream), request.model), response=stream.response, on_close=stream.close,
+                      provider=self.provider_name, model=request.model)
 
     def chat_batch(
         self,
@@ -454,7 +571,59 @@ class LlmClient:
         self.close()
 
     def __repr__(self) -> str:
-        return f"LlmClient(provider={self._provider!r})"
+        verify = "" if self._verify is True else f", verify={self._verify!r}"
+        return f"LlmClient(provider={self._provider!r}{verify})"
+
+
+def _literal_secret(api_key: Optional[str], headers: Optional[Mapping[str, str]], proxy: Optional[str],
+                    base_url: Optional[str]) -> Optional[str]:
+    """What literal credential a client's arguments hold (named for the pickling error), or None."""
+    if api_key:
+        return "API key"
+    if headers and any(k.lower() in SECRET_HEADERS for k in headers):
+        return "credential header"
+    for what, url in (("proxy", proxy), ("base URL", base_url)):
+        if url and "@" in url.split("//", 1)[-1].split("/", 1)[0]:
+            return f"{what} password"
+    return None
+
+
+def _signed_auth(cls: Any, provider: str, fields: Mapping[str, Tuple[str, Optional[str], Optional[str]]],
+                 public: Mapping[str, Any], optional: Tuple[str, ...] = ()) -> Auth:
+    """An auth from literal credentials or from named environment variables (``Auth.from_env``), not both.
+
+    ``fields`` maps the constructor's argument name to (the auth's parameter, the literal, the variable name).
+    """
+    literal = {name: value for name, (_, value, _) in fields.items() if value}
+    env = {name: variable for name, (_, _, variable) in fields.items() if variable}
+    if literal and env:
+        raise ConfigurationError("{}: give the credentials or their *_env variables, not both".format(
+            ", ".join(sorted(literal))), provider=provider)
+    missing = [name for name in fields if name not in literal and name not in env and name not in optional]
+    if missing:
+        raise ConfigurationError("{}: {} needs {}".format(
+            "/".join(missing), provider, " and ".join(f"{n} (or {n}_env)" for n in missing)), provider=provider)
+    if env:
+        auth: Auth = cls.from_env({fields[n][0]: v for n, v in env.items()}, **public)
+        return auth
+    made: Auth = cls(**public, **{fields[n][0]: v for n, v in literal.items()})
+    return made
+
+
+def _rebuild_from_recipe(cls: Any, recipe: Dict[str, Any]) -> "LlmClient":
+    """Unpickling a client: build it again from its recipe (reading its key from this environment)."""
+    client: LlmClient = cls(**recipe)
+    return client
+
+
+def _rebuild_with_backend(cls: Any, backend: Any, name: str) -> "LlmClient":
+    client: LlmClient = cls._with_backend(backend, name)
+    return client
+
+
+def _first_set(*names: str) -> Optional[str]:
+    """The name of the first of the environment variables ``names`` that is set and not empty, or None."""
+    return next((n for n in names if os.environ.get(n)), None)
 
 
 def _protocol_or_none(name: str) -> Any:
@@ -466,7 +635,7 @@ def _protocol_or_none(name: str) -> Any:
 
 #: Order in which ``from_env()`` and the CLI look for a key.
 DETECT_ORDER = ("openai", "anthropic", "google", "deepseek", "moonshot", "zhipu_openai_compatible",
-                "aliyun_compatible", "volcengine", "xiaomi", "longcat")
+                "aliyun_compatible", "volcengine", "xiaomi", "longcat", "hunyuan", "tencent")
 
 
 def detect_provider() -> Optional[str]:

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Iterator, List, Optional, Union
+from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Union
 
 from .errors import LlmConnectorError
 from .stream import ChatStream, StreamAccumulator
@@ -106,6 +106,15 @@ class MockProvider:
         self.model_ids = list(models or ["mock-model", "mock-reasoner"])
         self.requests: List[ChatRequest] = []
         self._queue: Deque[ReplySource] = deque()
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> Dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["_lock"]  # a lock does not pickle; the copy gets its own
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
