@@ -41,6 +41,9 @@ __all__ = ["LlmClient"]
 
 
 def _auth_for(style: str, key: Optional[str]) -> Auth:
+    if style == "tc3":
+        raise ConfigurationError("tencent: build the client with LlmClient.tencent(secret_id, secret_key) "
+                                 "or LlmClient.from_env('tencent')", provider="tencent")
     if not key or style == "none":
         return NoAuth()
     if style == "bearer":
@@ -301,6 +304,48 @@ class LlmClient:
         return cls("aliyun_compatible", api_key, **options)
 
     @classmethod
+    def aliyun(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
+        """Aliyun DashScope's native API (``https://dashscope.aliyuncs.com/api/v1``): Qwen with
+        ``enable_thinking`` / ``thinking_budget``, tools, and the multimodal endpoint for images."""
+        return cls("aliyun", api_key, **options)
+
+    @classmethod
+    def aliyun_international(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
+        """Aliyun DashScope's native API on the international host (``https://dashscope-intl.aliyuncs.com``)."""
+        return cls("aliyun_international", api_key, **options)
+
+    @classmethod
+    def hunyuan(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
+        """Tencent Hunyuan through its OpenAI-compatible endpoint (``https://api.hunyuan.cloud.tencent.com/v1``,
+        an API key from the Hunyuan console): the simpler route Tencent recommends."""
+        return cls("hunyuan", api_key, **options)
+
+    @classmethod
+    def tencent(cls, secret_id: Optional[str] = None, secret_key: Optional[str] = None,
+                region: str = "ap-guangzhou", session_token: Optional[str] = None, *,
+                secret_id_env: Optional[str] = None, secret_key_env: Optional[str] = None,
+                session_token_env: Optional[str] = None, **options: Any) -> "LlmClient":
+        """Tencent Hunyuan through the native Tencent Cloud API v3 (``hunyuan.tencentcloudapi.com``,
+        ``ChatCompletions``), each attempt signed with TC3-HMAC-SHA256 from a SecretId and SecretKey
+        (``session_token`` for temporary credentials). ``region`` is sent as ``X-TC-Region``.
+
+        The ``*_env`` options name variables holding the credentials instead (the client then pickles as a
+        recipe); ``LlmClient.from_env("tencent")`` reads ``TENCENTCLOUD_SECRET_ID``,
+        ``TENCENTCLOUD_SECRET_KEY``, ``TENCENTCLOUD_SESSION_TOKEN`` and ``TENCENTCLOUD_REGION``.
+        """
+        from .auth import TencentTc3Auth
+
+        auth = _signed_auth(
+            TencentTc3Auth, "tencent",
+            {"secret_id": ("secret_id", secret_id, secret_id_env),
+             "secret_key": ("secret_key", secret_key, secret_key_env),
+             "session_token": ("session_token", session_token, session_token_env)},
+            {"service": "hunyuan"}, optional=("session_token",))
+        extra = dict(options.pop("options", None) or {})
+        extra["region"] = region
+        return cls("tencent", None, auth=auth, options=extra, **options)
+
+    @classmethod
     def anthropic(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
         """Anthropic Claude (``https://api.anthropic.com``)."""
         return cls("anthropic", api_key, **options)
@@ -407,6 +452,16 @@ class LlmClient:
             return cls.anthropic_bedrock(region, access_key_env="AWS_ACCESS_KEY_ID",
                                          secret_key_env="AWS_SECRET_ACCESS_KEY", session_token_env=token_env,
                                          **options)
+        if name == "tencent":
+            id_env = _first_set("TENCENTCLOUD_SECRET_ID", "TENCENT_SECRET_ID")
+            key_env = _first_set("TENCENTCLOUD_SECRET_KEY", "TENCENT_SECRET_KEY")
+            if not id_env or not key_env:
+                raise ConfigurationError("from_env: tencent needs TENCENTCLOUD_SECRET_ID and "
+                                         "TENCENTCLOUD_SECRET_KEY in the environment", provider=name)
+            return cls.tencent(region=options.pop("region", None) or os.environ.get("TENCENTCLOUD_REGION")
+                               or "ap-guangzhou", secret_id_env=id_env, secret_key_env=key_env,
+                               session_token_env=_first_set("TENCENTCLOUD_SESSION_TOKEN", "TENCENT_SESSION_TOKEN"),
+                               **options)
         preset = get_preset(name)
         key_env = next((v for v in preset.env if os.environ.get(v)), None)
         if preset.key_required and not key_env:
@@ -472,13 +527,16 @@ class LlmClient:
     ) -> ChatStream:
         """Ask and stream the answer: a ``ChatStream`` of ``StreamingResponse`` chunks.
 
-        Iterate it in a plain ``for`` loop; leaving the loop closes the connection. ``with`` works too, and
-        ``.collect()`` returns the ``ChatResponse`` the stream adds up to. Overrides as for ``chat``.
+        Iterate it in a plain ``for`` loop: ``for chunk in client.chat_stream(r): break`` closes the connection
+        at once. The stream is one iterator: ``next()``, loops and ``.collect()`` (the ``ChatResponse`` the rest
+        adds up to) continue it; it closes at its end, on ``close()``, on leaving ``with``, or when dropped.
+        Overrides as for ``chat``.
         """
         _check_request(request)
         stream: ChatStream = self._backend.chat_stream(
             request, self._endpoint(api_key, base_url, headers), deadline
         )
+        stream._provider, stream._model = self.provider_name, request.model
         return stream
 
     def chat_stream_ollama(self, request: ChatRequest, **overrides: Any) -> Stream[OllamaStreamChunk]:
@@ -491,7 +549,8 @@ class LlmClient:
         writer: Callable[[Iterator[StreamingResponse], str], Iterator[OllamaStreamChunk]] = load(
             "ollama"
         ).to_ollama_chunks
-        return Stream(writer(iter(stream), request.model), response=stream.response, on_close=stream.close)
+        return Stream(writer(iter(stream), request.model), response=stream.response, on_close=stream.close,
+                      provider=self.provider_name, model=request.model)
 
     def models(self) -> List[str]:
         """The model ids the service lists (``UnsupportedOperationError`` where it has no list)."""
@@ -606,6 +665,11 @@ def _rebuild_with_backend(cls: Any, backend: Any, name: str) -> "LlmClient":
     return client
 
 
+def _first_set(*names: str) -> Optional[str]:
+    """The name of the first of the environment variables ``names`` that is set and not empty, or None."""
+    return next((n for n in names if os.environ.get(n)), None)
+
+
 def _protocol_or_none(name: str) -> Any:
     try:
         return load(name)
@@ -615,7 +679,7 @@ def _protocol_or_none(name: str) -> Any:
 
 #: Order in which ``from_env()`` and the CLI look for a key.
 DETECT_ORDER = ("openai", "anthropic", "google", "deepseek", "moonshot", "zhipu_openai_compatible",
-                "aliyun_compatible", "volcengine", "xiaomi", "longcat")
+                "aliyun_compatible", "volcengine", "xiaomi", "longcat", "hunyuan", "tencent")
 
 
 def detect_provider() -> Optional[str]:

@@ -26,7 +26,7 @@ kept cut down to ``MAX_BODY_CHARS`` characters; no credential ever appears in an
 import datetime
 import email.utils
 import json
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Type
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Type
 
 __all__ = [
     "LlmConnectorError",
@@ -48,6 +48,7 @@ __all__ = [
     "error_for_status",
     "error_from_response",
     "describe_error",
+    "AWS_EXCEPTIONS",
     "parse_retry_after",
     "request_id_from",
     "shorten",
@@ -112,9 +113,9 @@ class LlmConnectorError(Exception):
         prefix = "[{}] ".format(" ".join(head)) if head else ""
         tail = []
         if self.code:
-            tail.append(f"code={self.code}")
+            tail.append(f"code={shorten(self.code, 100)}")  # one line, whatever the service put in it
         if self.request_id:
-            tail.append(f"request_id={self.request_id}")
+            tail.append(f"request_id={shorten(self.request_id, 100)}")
         suffix = " ({})".format(", ".join(tail)) if tail else ""
         return prefix + self.message + suffix
 
@@ -227,20 +228,27 @@ _BY_STATUS: Dict[int, Type[APIStatusError]] = {
     529: OverloadedError,
 }
 
-# Service error codes/types that say more than the status does (OpenAI, Anthropic, Gemini, ...).
-_BY_CODE: Dict[str, Type[APIStatusError]] = {
-    # AWS (Bedrock) exception names
+#: AWS (Bedrock) exception names, lower-cased -> the error they raise: the one table for an HTTP error's
+#: ``x-amzn-ErrorType`` and for an exception frame inside a stream alike. ``ModelNotReadyException`` comes with
+#: status 429 and AWS's SDKs retry it: a rate limit, wherever it arrives.
+AWS_EXCEPTIONS: Dict[str, Type[APIStatusError]] = {
     "throttlingexception": RateLimitError,
     "servicequotaexceededexception": RateLimitError,
+    "modelnotreadyexception": RateLimitError,
     "validationexception": BadRequestError,
     "accessdeniedexception": PermissionDeniedError,
     "unrecognizedclientexception": AuthenticationError,
     "resourcenotfoundexception": NotFoundError,
-    "modelerrorexception": ServerError,
-    "modeltimeoutexception": ServerError,
     "internalserverexception": ServerError,
     "serviceunavailableexception": ServerError,
-    "modelnotreadyexception": ServerError,
+    "modelstreamerrorexception": ServerError,
+    "modeltimeoutexception": ServerError,
+    "modelerrorexception": ServerError,
+}
+
+# Service error codes/types that say more than the status does (AWS, OpenAI, Anthropic, Gemini, ...).
+_BY_CODE: Dict[str, Type[APIStatusError]] = {
+    **AWS_EXCEPTIONS,
     "context_length_exceeded": ContextLengthExceededError,
     "string_above_max_length": ContextLengthExceededError,
     "invalid_api_key": AuthenticationError,
@@ -378,51 +386,86 @@ def _duration(value: Any) -> Optional[float]:
     return None
 
 
-def describe_error(data: Any) -> Tuple[str, List[str], Optional[str], Optional[float]]:
-    """``(message, codes, request_id, retry_delay)`` from a parsed error body in any of the shapes services
-    use: ``{"error": {"message", "type", "code"}}`` (OpenAI and most), ``{"type": "error", "error": {...}}``
-    (Anthropic), ``{"error": {"status", "details": [{"reason"}, {"retryDelay"}]}}`` (Google),
-    ``{"error": "text"}`` (Ollama), ``{"Response": {"Error": {"Code", "Message"}}}`` (Tencent),
-    ``{"code", "message"}`` (DashScope and others)."""
-    message = ""
-    codes: List[str] = []
-    request_id: Optional[str] = None
-    delay: Optional[float] = None
+class ErrorDescription(NamedTuple):
+    """What an error body says, read by ``describe_error`` (a tuple, so it also unpacks in this order)."""
+
+    message: str  #: the service's own message ("" when the body has none)
+    codes: List[str]  #: its error code / type / reason strings, most specific first, numeric codes last
+    request_id: Optional[str]  #: the request id the body names, if any
+    retry_delay: Optional[float]  #: seconds the body asks to wait (Google's ``RetryInfo.retryDelay``), if any
+
+
+def describe_error(data: Any) -> ErrorDescription:
+    """What a parsed error body says, in any of the shapes services use, each read by its own reader:
+
+    - ``{"error": {"message", "type", "code"}}`` (OpenAI and most), ``{"type": "error", "error": {...}}``
+      (Anthropic), ``{"error": {"status", "details": [{"reason"}, {"retryDelay"}]}}`` (Google) and
+      ``{"code", "message"}`` (DashScope and others): ``_read_error_object``;
+    - ``{"error": "text"}`` (Ollama): ``_read_error_text``;
+    - ``{"Response": {"Error": {"Code", "Message"}, "RequestId"}}`` (Tencent): ``_read_tencent``;
+    - a list of one of these (Gemini's stream errors), or anything else (its text, cut short).
+    """
     if isinstance(data, list) and data and isinstance(data[0], Mapping):
         data = data[0]  # Gemini wraps stream errors in a list
     if not isinstance(data, Mapping):
-        return (shorten(data, 300) if data is not None else "", codes, None, None)
+        return ErrorDescription(shorten(data, 300) if data is not None else "", [], None, None)
     if isinstance(data.get("Response"), Mapping):
-        resp = data["Response"]
-        request_id = resp.get("RequestId")
-        data = {"error": resp.get("Error") or {}}
-    err = data.get("error", data)
+        return _read_tencent(data["Response"])
+    found = _read_error(data.get("error", data), data)
+    return found._replace(request_id=_body_request_id(data))
+
+
+def _read_error(err: Any, data: Mapping[str, Any]) -> ErrorDescription:
+    """The error value ``err`` found in the body ``data``: text, an object, or neither."""
     if isinstance(err, str):
-        message = err
-        for key in ("code", "type", "error_code"):
-            if isinstance(data.get(key), (str, int)):
-                codes.append(str(data[key]))
-    elif isinstance(err, Mapping):
-        msg = err.get("message", err.get("Message", err.get("msg")))
-        message = msg if isinstance(msg, str) else (_dumps_short(msg) if msg is not None else "")
-        details = err.get("details")
-        for detail in details if isinstance(details, list) else ():
-            if isinstance(detail, Mapping):
-                if detail.get("reason"):
-                    codes.append(str(detail["reason"]))
-                if detail.get("retryDelay") is not None:
-                    delay = _duration(detail.get("retryDelay"))
-        for key in ("code", "Code", "type", "status"):
-            value = err.get(key)
-            if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value) not in codes:
-                codes.append(str(value))
-        if not message and err is data:
-            message = ""
+        return _read_error_text(err, data)
+    if isinstance(err, Mapping):
+        return _read_error_object(err)
+    return ErrorDescription("", [], None, None)
+
+
+def _read_error_text(text: str, data: Mapping[str, Any]) -> ErrorDescription:
+    """``{"error": "text", "code"?: ..., "type"?: ...}`` (Ollama and friends)."""
+    codes = [str(data[key]) for key in ("code", "type", "error_code") if isinstance(data.get(key), (str, int))]
+    return ErrorDescription(text, _ordered(codes), None, None)
+
+
+def _read_error_object(err: Mapping[str, Any]) -> ErrorDescription:
+    """``{"message", "code", "type", "status", "details": [...]}``: the error object of most services."""
+    msg = err.get("message", err.get("Message", err.get("msg")))
+    message = msg if isinstance(msg, str) else (_dumps_short(msg) if msg is not None else "")
+    codes: List[str] = []
+    delay: Optional[float] = None
+    details = err.get("details")
+    for detail in details if isinstance(details, list) else ():  # Google: ErrorInfo.reason, RetryInfo.retryDelay
+        if isinstance(detail, Mapping):
+            if detail.get("reason"):
+                codes.append(str(detail["reason"]))
+            if detail.get("retryDelay") is not None:
+                delay = _duration(detail.get("retryDelay"))
+    for key in ("code", "Code", "type", "status"):
+        value = err.get(key)
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value) not in codes:
+            codes.append(str(value))
+    return ErrorDescription(message, _ordered(codes), None, delay)
+
+
+def _read_tencent(response: Mapping[str, Any]) -> ErrorDescription:
+    """``{"Response": {"Error": {"Code", "Message"}, "RequestId"}}`` (Tencent Cloud API v3)."""
+    found = _read_error(response.get("Error") or {}, {})
+    return found._replace(request_id=response.get("RequestId"))
+
+
+def _body_request_id(data: Mapping[str, Any]) -> Optional[str]:
     for key in ("request_id", "requestId", "RequestId"):
-        if request_id is None and isinstance(data.get(key), str):
-            request_id = data[key]
-    return (message, [c for c in codes if c and not c.isdigit()] + [c for c in codes if c.isdigit()],
-            request_id, delay)
+        if isinstance(data.get(key), str):
+            return str(data[key])
+    return None
+
+
+def _ordered(codes: List[str]) -> List[str]:
+    """Names before numbers (a name says more than a status number); empty ones dropped."""
+    return [c for c in codes if c and not c.isdigit()] + [c for c in codes if c.isdigit()]
 
 
 def _dumps_short(value: Any) -> str:

@@ -13,7 +13,8 @@ class Preset:
     """One provider.
 
     ``auth`` is how the key is sent: ``"bearer"``, a header name (``"x-api-key"``, ``"api-key"``,
-    ``"x-goog-api-key"``), or ``"none"``. ``env`` lists the variables ``from_env`` reads, first found wins.
+    ``"x-goog-api-key"``), ``"none"``, or ``"tc3"`` (Tencent's signature: the constructor builds it from a
+    SecretId and SecretKey). ``env`` lists the variables ``from_env`` reads, first found wins.
     ``options`` are the protocol quirks (see each protocol module's docstring).
     """
 
@@ -75,6 +76,18 @@ PRESETS: Dict[str, Preset] = {
         Preset("aliyun_compatible", "openai", "https://dashscope.aliyuncs.com/compatible-mode/v1",
                ("DASHSCOPE_API_KEY",), options={"thinking_style": "enable_thinking"},
                default_model="qwen-plus", description="Aliyun DashScope (OpenAI-compatible mode)"),
+        Preset("aliyun", "dashscope", "https://dashscope.aliyuncs.com/api/v1", ("DASHSCOPE_API_KEY",),
+               options={"models": False}, default_model="qwen-plus",
+               description="Aliyun DashScope (native API, Qwen)"),
+        Preset("aliyun_international", "dashscope", "https://dashscope-intl.aliyuncs.com/api/v1",
+               ("DASHSCOPE_API_KEY",), options={"models": False}, default_model="qwen-plus",
+               description="Aliyun DashScope, international (Singapore) host (native API, Qwen)"),
+        Preset("hunyuan", "openai", "https://api.hunyuan.cloud.tencent.com/v1", ("HUNYUAN_API_KEY",),
+               default_model="hunyuan-turbos-latest", description="Tencent Hunyuan (OpenAI-compatible endpoint)"),
+        Preset("tencent", "tencent", "https://hunyuan.tencentcloudapi.com",
+               ("TENCENTCLOUD_SECRET_ID", "TENCENT_SECRET_ID"), auth="tc3",
+               options={"region": "ap-guangzhou", "models": False}, default_model="hunyuan-turbos-latest",
+               description="Tencent Hunyuan (native API v3, TC3-signed)"),
         Preset("anthropic", "anthropic", "https://api.anthropic.com", ("ANTHROPIC_API_KEY",), auth="x-api-key",
                base_url_env="ANTHROPIC_BASE_URL", default_model="claude-sonnet-4-5", description="Anthropic Claude"),
         Preset("longcat_anthropic", "anthropic", "https://api.longcat.chat/anthropic", ("LONGCAT_API_KEY",),

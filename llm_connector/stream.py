@@ -26,7 +26,7 @@ from .types import (
     Usage,
 )
 
-__all__ = ["Stream", "ChatStream", "StreamAccumulator"]
+__all__ = ["Stream", "ChatStream", "StreamAccumulator", "ToolCallMerger"]
 
 T = TypeVar("T")
 
@@ -35,11 +35,12 @@ class _Closer:
     """Closes a stream's connection once. Shared by the stream object and its generator, so that neither
     holds the other in a cycle: the socket is freed as soon as the last of them is gone."""
 
-    __slots__ = ("closed", "lock", "on_close", "on_end", "chunks", "count", "status", "__weakref__")
+    __slots__ = ("closed", "ended", "lock", "on_close", "on_end", "chunks", "count", "status", "__weakref__")
 
     def __init__(self, chunks: Iterator[Any], on_close: Optional[Callable[[], None]],
                  on_end: Optional[Callable[[], None]] = None) -> None:
         self.closed = False
+        self.ended = False  # the chunks ran out normally
         self.lock = threading.Lock()
         self.on_close = on_close
         self.on_end = on_end
@@ -53,6 +54,7 @@ class _Closer:
             if self.closed:
                 return
             self.closed = True
+            self.ended = ended
         release = self.on_end if ended and self.on_end is not None else self.on_close
         if release is not None:
             try:
@@ -106,14 +108,18 @@ def _iterate(closer: _Closer) -> Iterator[Any]:
 class Stream(Generic[T]):
     """An iterator of chunks that owns its connection.
 
-    Leaving a ``for`` loop over it (normal end, ``break``, an exception) closes the connection; so do
-    ``close()`` (also from another thread), ``with``, and dropping the last reference. A stream is read once.
+    A stream is one iterator, like a file: a ``for`` loop, ``next(stream)`` and ``collect()`` continue the same
+    stream where the last one stopped. It closes its connection at the end of the chunks, on ``close()`` (also
+    from another thread), on leaving ``with``, and when dropped: ``for chunk in client.chat_stream(r): break``
+    closes at once (nothing holds the stream), while a stream held in a variable stays open after ``break``
+    for a later ``next()`` or ``collect()``.
 
     >>> from llm_connector import LlmClient, ChatRequest, Message
     >>> client = LlmClient.mock(reply="Hello there")
     >>> with client.chat_stream(ChatRequest(model="m", messages=[Message.user("hi")])) as stream:
-    ...     text = "".join(chunk.content for chunk in stream)
-    >>> text
+    ...     first = next(stream).content
+    ...     rest = "".join(chunk.content for chunk in stream)
+    >>> first + rest
     'Hello there'
     """
 
@@ -124,15 +130,20 @@ class Stream(Generic[T]):
         response: Any = None,
         on_close: Optional[Callable[[], None]] = None,
         on_end: Optional[Callable[[], None]] = None,
+        provider: Optional[str] = None,
+        model: Optional[str] = None,
     ) -> None:
         """``chunks``: the decoded chunks; ``response``: what ``.response`` shows; ``on_close``: frees the
         connection (called once); ``on_end``: called instead when the chunks ran out normally (the protocol's
-        end marker was read), to keep the connection for reuse."""
+        end marker was read), to keep the connection for reuse; ``provider`` and ``model``: for ``repr``."""
         self._closer = _Closer(chunks, on_close, on_end)
         self._closer.status = getattr(response, "status_code", None)
         self._response = response
-        self._started = False
-        self._iterator: Optional[Iterator[T]] = None
+        # The one generator every way of reading shares. It holds the closer, never the stream: no cycle, so
+        # dropping the stream (or, in `for c in client.chat_stream(r)`, the loop's reference) closes at once.
+        self._iterator: Iterator[T] = _iterate(self._closer)
+        self._provider = provider
+        self._model = model
 
     @property
     def response(self) -> Any:
@@ -145,35 +156,43 @@ class Stream(Generic[T]):
         return request_id_from(getattr(self._response, "headers", None))
 
     @property
+    def provider(self) -> Optional[str]:
+        """The provider's name (``"openai"``, ``"anthropic"``, ...), when the client gave it."""
+        return self._provider
+
+    @property
+    def model(self) -> Optional[str]:
+        """The model the request asked for, when the client gave it."""
+        return self._model
+
+    @property
     def closed(self) -> bool:
         return self._closer.closed
 
     @property
     def chunks_received(self) -> int:
-        """How many chunks the finished loop delivered."""
+        """How many chunks the stream delivered, once it has ended or been closed."""
         return self._closer.count
 
     def __iter__(self) -> Iterator[T]:
-        if self._iterator is not None:
-            return self._iterator
-        return self._start()
+        if self._closer.closed and not self._closer.ended:
+            raise RuntimeError("this stream is closed; start a new chat_stream() call")
+        return self._iterator  # the same iterator every time: a loop continues where the last one stopped
 
     def __next__(self) -> T:
-        if self._iterator is None:
-            self._iterator = self._start()
-        return next(self._iterator)
-
-    def _start(self) -> Iterator[T]:
-        if self._closer.closed:
+        if self._closer.closed and not self._closer.ended:
             raise RuntimeError("this stream is closed; start a new chat_stream() call")
-        if self._started:
-            raise RuntimeError("this stream is already being read")
-        self._started = True
-        return _iterate(self._closer)
+        return next(self._iterator)
 
     def close(self) -> None:
         """Close the connection. Safe to call more than once, and from another thread."""
         self._closer.close()
+        close = getattr(self._iterator, "close", None)
+        if close is not None:
+            try:
+                close()  # runs the generator's `finally`: chunks_received is counted
+            except ValueError:  # it is running in another thread; the closed connection ends it
+                pass
 
     def __enter__(self) -> "Stream[T]":
         return self
@@ -181,15 +200,29 @@ class Stream(Generic[T]):
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError(f"cannot pickle {type(self).__name__}: a stream is a live connection to the service; "
+                        "pickle what it gives instead (stream.collect(), or the chunks)")
+
     def __repr__(self) -> str:
-        return "<{} {}>".format(type(self).__name__, "closed" if self.closed else "open")
+        closer = self._closer
+        if closer.ended:
+            state = f"ended after {closer.count} chunks"
+        elif closer.closed:
+            state = "closed"
+        else:
+            state = "open"
+        label = " ".join(part for part in (self._provider, repr(self._model) if self._model else None) if part)
+        return f"<{type(self).__name__} {label + ' ' if label else ''}{state}>"
 
 
 class ChatStream(Stream[StreamingResponse]):
     """The stream of ``StreamingResponse`` chunks from ``chat_stream``; ``collect()`` adds them up."""
 
     def collect(self) -> ChatResponse:
-        """Read the rest of the stream and return the ``ChatResponse`` it adds up to."""
+        """Read the rest of the stream and return the ``ChatResponse`` it adds up to (like ``file.read()``,
+        it continues from where a loop or ``next()`` stopped; a ``StreamAccumulator`` fed by your own loop adds
+        up a whole stream you also read chunk by chunk)."""
         acc = StreamAccumulator()
         for chunk in self:
             acc.add(chunk)
@@ -221,6 +254,51 @@ class _ToolCallParts:
         self.thought_signature: Optional[str] = None
 
 
+class ToolCallMerger:
+    """Tool-call pieces from a stream merged into whole calls: the one rule, used by ``StreamAccumulator`` and by
+    the Ollama writer behind ``chat_stream_ollama``.
+
+    A piece with an ``index`` belongs to the call of that index (indexes may skip: 0, 2, ...). A piece without
+    one continues the latest call (the highest index so far), unless it carries an ``id``: then it opens a new
+    call after the highest index. The first piece without an index opens call 0.
+    """
+
+    __slots__ = ("_calls",)
+
+    def __init__(self) -> None:
+        self._calls: Dict[int, _ToolCallParts] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._calls)
+
+    def add(self, piece: ToolCall) -> None:
+        """Take one piece into account."""
+        calls = self._calls
+        index = piece.index
+        if index is None:
+            index = 0 if not calls else (max(calls) + 1 if piece.id else max(calls))
+        parts = calls.get(index)
+        if parts is None:
+            parts = calls[index] = _ToolCallParts()
+        if piece.id:
+            parts.id = piece.id
+        if piece.type:
+            parts.type = piece.type
+        if piece.function.name:
+            parts.name = piece.function.name
+        if piece.function.arguments:
+            parts.arguments.append(piece.function.arguments)
+        if piece.thought_signature:
+            parts.thought_signature = piece.thought_signature
+
+    def calls(self) -> List[ToolCall]:
+        """The whole calls so far, in index order, each with its arguments joined."""
+        return [
+            ToolCall(p.id, p.type, FunctionCall(p.name, "".join(p.arguments)), n, p.thought_signature)
+            for n, p in sorted(self._calls.items())
+        ]
+
+
 class StreamAccumulator:
     """Adds stream chunks up to a ``ChatResponse``; works on any iterable of chunks, no stream needed.
 
@@ -239,7 +317,7 @@ class StreamAccumulator:
         self._blocks: Dict[int, List[Dict[str, Any]]] = {}
         self._unsigned: Dict[int, List[str]] = {}
         self._finish: Dict[int, Tuple[Optional[str], Optional[str]]] = {}
-        self._tools: Dict[int, Dict[int, _ToolCallParts]] = {}
+        self._tools: Dict[int, ToolCallMerger] = {}
 
     def add(self, chunk: StreamingResponse) -> None:
         """Take one chunk into account."""
@@ -269,30 +347,15 @@ class StreamAccumulator:
             if delta.thinking_block:
                 self._blocks.setdefault(i, []).append(dict(delta.thinking_block))
             if delta.tool_calls:
-                calls = self._tools.setdefault(i, {})
+                merger = self._tools.get(i)
+                if merger is None:
+                    merger = self._tools[i] = ToolCallMerger()
                 for piece in delta.tool_calls:
-                    self._add_tool_piece(calls, piece)
+                    merger.add(piece)
             if choice.finish_reason is not None or choice.finish_reason_raw is not None:
                 self._finish[i] = (choice.finish_reason, choice.finish_reason_raw)
             elif i not in self._finish:
                 self._finish.setdefault(i, (None, None))
-
-    @staticmethod
-    def _add_tool_piece(calls: Dict[int, _ToolCallParts], piece: ToolCall) -> None:
-        index = piece.index if piece.index is not None else (len(calls) - 1 if calls and not piece.id else len(calls))
-        parts = calls.get(index)
-        if parts is None:
-            parts = calls[index] = _ToolCallParts()
-        if piece.id:
-            parts.id = piece.id
-        if piece.type:
-            parts.type = piece.type
-        if piece.function.name:
-            parts.name = piece.function.name
-        if piece.function.arguments:
-            parts.arguments.append(piece.function.arguments)
-        if piece.thought_signature:
-            parts.thought_signature = piece.thought_signature
 
     def result(self) -> ChatResponse:
         """The ``ChatResponse`` the chunks so far add up to."""
@@ -300,10 +363,8 @@ class StreamAccumulator:
         choices = []
         for i in indexes:
             reasoning = "".join(self._reasoning.get(i, ())) or None
-            calls = [
-                ToolCall(p.id, p.type, FunctionCall(p.name, "".join(p.arguments)), n, p.thought_signature)
-                for n, p in sorted(self._tools.get(i, {}).items())
-            ]
+            merger = self._tools.get(i)
+            calls = merger.calls() if merger is not None else []
             thinking_blocks = self._blocks.get(i) or None
             reason, raw = self._finish.get(i, (None, None))
             choices.append(Choice(

@@ -636,6 +636,8 @@ _FINISH_REASONS: Dict[str, str] = {
     "language": "content_filter",
     "malformed_function_call": "stop",
     "other": "stop",
+    # Tencent Hunyuan, Zhipu
+    "sensitive": "content_filter",
     # Ollama
     "load": "stop",
     "unload": "stop",

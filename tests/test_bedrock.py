@@ -241,6 +241,7 @@ def test_frames_of_other_event_types_are_skipped(server):
     ("serviceUnavailableException", ServerError),
     ("modelStreamErrorException", ServerError),
     ("modelTimeoutException", ServerError),
+    ("modelNotReadyException", RateLimitError),
 ])
 def test_an_exception_frame_mid_stream_raises_the_typed_error_after_the_chunks_before_it(server, kind, cls):
     frames = text_frames("partial", "never")
@@ -355,6 +356,8 @@ def test_bedrock_offers_no_model_list(server):
     (429, "ThrottlingException", "RateLimitError"),
     (403, "UnrecognizedClientException", "AuthenticationError"),
     (400, "ValidationException", "BadRequestError"),
+    (429, "ModelNotReadyException", "RateLimitError"),  # a rate limit over HTTP and in a stream alike
+    (503, "ModelNotReadyException", "RateLimitError"),
 ])
 def test_http_errors_are_classed_by_the_aws_error_type_header(server, status, aws_type, cls):
     import llm_connector

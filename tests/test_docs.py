@@ -24,16 +24,12 @@ README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 PAGES = [README] + sorted(DOCS.rglob("*.md"))
 
-#: The README's first lines: the title, then the two commands a newcomer copies (install + run, run the tests).
-README_HEAD = [
-    "# llm_connector",
-    "",
-    "```bash",
-    'pip install -e . && python -m llm_connector "Tell me a story"    # the main job: offline on the mock provider,'
-    " or a real one if its key is set",
-    'pip install -e ".[test]" && python -m pytest                     # the tests (local sockets only, no network)',
-    "```",
-]
+#: The README's first lines: the title, then the clone line and the two commands a newcomer pastes on a fresh
+#: machine with no virtual environment active (install + run, run the tests).
+CLONE = "git clone https://github.com/llm-connector/llm-connector-python && cd llm-connector-python"
+MAIN_COMMAND = ('python3 -m venv .venv && .venv/bin/pip install -e . && '
+                '.venv/bin/python -m llm_connector "Tell me a story"')
+TEST_COMMAND = 'python3 -m venv .venv && .venv/bin/pip install -e ".[test]" && .venv/bin/python -m pytest'
 
 RUN = "python"
 NOT_RUN = {"bash", "text"}
@@ -105,8 +101,17 @@ def test_python_block_runs_offline(block: Block, tmp_path: pathlib.Path) -> None
     assert "ResourceWarning" not in proc.stderr, where + proc.stderr[-3000:]
 
 
-def test_the_readme_opens_with_the_install_and_test_commands() -> None:
-    assert README.read_text(encoding="utf-8").splitlines()[: len(README_HEAD)] == README_HEAD
+def test_the_readme_opens_with_the_clone_install_and_test_commands() -> None:
+    head = README.read_text(encoding="utf-8").splitlines()[:6]
+    assert head[:4] == ["# llm_connector", "", "```bash", CLONE]
+    assert head[4].startswith(MAIN_COMMAND + "   # ")
+    assert head[5].startswith(TEST_COMMAND + " ") and re.search(r"about (a|\d+) (minute|minutes|seconds)", head[5])
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert 'pip install -q -e ".[test]"' in ci  # the README's install of the test extra...
+    assert "python -m pytest)" in ci  # ... and its test command, in the same venv
 
 
 def test_the_readme_main_command_answers_offline_on_the_mock_provider(tmp_path: pathlib.Path) -> None:

@@ -64,3 +64,22 @@ def test_retry_after_seconds_date_ms_and_junk():
     assert E.parse_retry_after({"retry-after": "soon"}) is None
     assert E.parse_retry_after({"retry-after": "-5"}) is None
     assert E.parse_retry_after({}) is None
+
+
+@pytest.mark.parametrize("body, message, codes, request_id, delay", [
+    ({"error": {"message": "bad key", "type": "invalid_request_error", "code": "invalid_api_key"}, "request_id": "r1"},
+     "bad key", ["invalid_api_key", "invalid_request_error"], "r1", None),  # OpenAI
+    ({"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}, "busy", ["overloaded_error"],
+     None, None),  # Anthropic
+    ({"error": {"code": 429, "message": "slow", "status": "RESOURCE_EXHAUSTED",
+                "details": [{"reason": "RATE"}, {"retryDelay": "7s"}]}}, "slow", ["RATE", "RESOURCE_EXHAUSTED", "429"],
+     None, 7.0),  # Google
+    ({"error": "model 'x' not found"}, "model 'x' not found", [], None, None),  # Ollama
+    ({"Response": {"Error": {"Code": "AuthFailure", "Message": "sig"}, "RequestId": "t1"}}, "sig", ["AuthFailure"],
+     "t1", None),  # Tencent
+    ({"code": "InvalidParameter", "message": "bad", "request_id": "d1"}, "bad", ["InvalidParameter"], "d1",
+     None),  # DashScope
+])
+def test_describe_error_reads_each_shape_into_a_named_result(body, message, codes, request_id, delay):
+    found = E.describe_error(body)
+    assert (found.message, found.codes, found.request_id, found.retry_delay) == (message, codes, request_id, delay)

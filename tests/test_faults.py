@@ -462,3 +462,53 @@ def test_an_ordinary_request_still_gets_through(server: LocalServer):
     server.add(Reply.sse(chunk("fine", finish="stop"), done=True))
     assert client_for(server.url).chat_stream(request()).text() == "fine"
     assert server.requests[0].json()["messages"] == [{"role": "user", "content": "hi"}]
+
+
+# -- the native protocols: the same faults in each one's own framing -------------------------------------------
+
+NATIVE = {
+    # name: (client for a URL, one good stream event, one error event in the stream)
+    "tencent": (lambda url: LlmClient.tencent("AKIDfaults", KEY, base_url=url, max_retries=0, timeout=3),
+                'data: {"Choices":[{"Delta":{"Content":"a"},"FinishReason":""}]}\n\n',
+                'data: {"ErrorMsg":{"Code":"InternalError","Msg":"boom"}}\n\n'),
+    "dashscope": (lambda url: LlmClient.aliyun(KEY, base_url=url, max_retries=0, timeout=3),
+                  'id:1\nevent:result\n:HTTP_STATUS/200\ndata:{"output":{"choices":[{"message":'
+                  '{"content":"a","role":"assistant"},"finish_reason":"null"}]},"request_id":"r"}\n\n',
+                  'id:2\nevent:error\n:HTTP_STATUS/500\ndata:{"code":"InternalError","message":"boom"}\n\n'),
+}
+
+NATIVE_FAULTS = {
+    "reset mid-body": lambda ok, err: Reply(headers=SSE, parts=[ok, Reset()]),
+    "chunked cut": lambda ok, err: Reply(headers=SSE, parts=[ok, Close()]),
+    "close-delimited cut": lambda ok, err: Reply(headers=SSE, framing="close", parts=[ok]),
+    "empty 200 body": lambda ok, err: Reply(headers=SSE, framing="length"),
+    "error in stream": lambda ok, err: Reply(headers=SSE, parts=[ok, err]),
+    "not json": lambda ok, err: Reply(headers=SSE, parts=[ok, "data: {not json\n\n"]),
+    "json not an object": lambda ok, err: Reply(headers=SSE, parts=["data: [1, 2]\n\n"]),
+    "invalid utf-8": lambda ok, err: Reply(headers=SSE, parts=[ok.replace('"a"', '"\xff"').encode("latin-1")]),
+    "binary garbage": lambda ok, err: Reply(headers=SSE, parts=[bytes(range(256)) * 4]),
+    "html 502": lambda ok, err: Reply(502, {"Content-Type": "text/html"}, ["<html><title>Bad Gateway</title></html>"]),
+    "html 200": lambda ok, err: Reply(200, {"Content-Type": "text/html"}, ["<html><body>portal</body></html>"]),
+    "plain json 200": lambda ok, err: Reply.json({"unexpected": True}),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(NATIVE_FAULTS))
+@pytest.mark.parametrize("protocol", sorted(NATIVE))
+@pytest.mark.parametrize("call", ["chat_stream", "chat"])
+def test_every_fault_in_a_native_protocol_comes_out_as_an_llm_connector_error(server, protocol, fault, call):
+    make_client, ok, err = NATIVE[protocol]
+    server.add(NATIVE_FAULTS[fault](ok, err))
+    client = make_client(server.url)
+    try:
+        if call == "chat":
+            client.chat(request())
+        else:
+            read_stream_or_raise(client)
+    except LlmConnectorError as exc:
+        assert type(exc).__module__ == "llm_connector.errors"
+        assert str(exc) and "\n" not in str(exc) and KEY not in str(exc)
+        return
+    except BaseException as exc:  # noqa: BLE001
+        pytest.fail("{} escaped as {}: {}".format(fault, type(exc).__module__ + "." + type(exc).__name__, exc))
+    pytest.fail(f"{protocol}: {fault} ended without an error")

@@ -20,7 +20,7 @@ from llm_connector.errors import (
 from llm_connector.protocols import Endpoint, load
 from llm_connector.stream import ChatStream
 
-PROTOCOLS = [name for name in ("openai", "anthropic", "gemini", "ollama", "bedrock")
+PROTOCOLS = [name for name in ("openai", "anthropic", "gemini", "ollama", "bedrock", "tencent", "dashscope")
              if importlib.util.find_spec("llm_connector.protocols." + name) is not None]
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -100,12 +100,21 @@ KEYS: Dict[str, List[str]] = {
     "ollama": ["model", "created_at", "message", "role", "content", "thinking", "tool_calls", "function", "name",
                "arguments", "index", "done", "done_reason", "total_duration", "load_duration",
                "prompt_eval_count", "prompt_eval_duration", "eval_count", "eval_duration", "error", "images"],
+    "tencent": ["Response", "Error", "Code", "Message", "RequestId", "ErrorMsg", "Msg", "Choices", "Delta",
+                "Message", "Role", "Content", "ReasoningContent", "ToolCalls", "Function", "Name", "Arguments",
+                "Index", "Id", "Type", "FinishReason", "Usage", "PromptTokens", "CompletionTokens", "TotalTokens",
+                "PromptTokensDetails", "CachedTokens", "Created", "Note"],
+    "dashscope": ["output", "choices", "message", "content", "reasoning_content", "tool_calls", "function", "name",
+                  "arguments", "index", "id", "type", "finish_reason", "usage", "input_tokens", "output_tokens",
+                  "total_tokens", "output_tokens_details", "reasoning_tokens", "request_id", "code", "message",
+                  "text", "role"],
 }
 KEYS["bedrock"] = KEYS["anthropic"]
 WORDS = ["message_start", "content_block_start", "content_block_delta", "content_block_stop", "message_delta",
          "message_stop", "ping", "error", "text", "text_delta", "thinking", "thinking_delta", "signature_delta",
          "input_json_delta", "tool_use", "tool_calls", "function", "stop", "STOP", "MAX_TOKENS", "SAFETY",
-         "end_turn", "max_tokens", "assistant", "model", "[DONE]", "", "null", "2024-01-01T00:00:00Z"]
+         "end_turn", "max_tokens", "assistant", "model", "[DONE]", "", "null", "2024-01-01T00:00:00Z",
+         "sensitive", "AuthFailure.SignatureFailure", "LimitExceeded"]
 
 
 def json_values(protocol: str) -> st.SearchStrategy[Any]:
@@ -127,6 +136,9 @@ def frame(protocol: str, value: Any) -> bytes:
         payload = json.dumps({"bytes": base64.b64encode(text.encode()).decode()}).encode()
         headers = {":message-type": "event", ":event-type": "chunk", ":content-type": "application/json"}
         return encode_event_stream_message(headers, payload)
+    if protocol == "dashscope":
+        kind = "error" if isinstance(value, dict) and "code" in value else "result"
+        return f"id:1\nevent:{kind}\n:HTTP_STATUS/200\ndata:{text}\n\n".encode()
     name = value.get("type") if isinstance(value, dict) and isinstance(value.get("type"), str) else None
     event = f"event: {name}\n" if protocol == "anthropic" and name and "\n" not in name else ""
     return (f"{event}data: {text}\n\n").encode()
@@ -140,6 +152,11 @@ KNOWN_SHAPES: Dict[str, List[Any]] = {
     "ollama": [{"done": True, "eval_count": "x", "prompt_eval_count": 1}, {"message": 5}],
 }
 KNOWN_SHAPES["bedrock"] = KNOWN_SHAPES["anthropic"]
+KNOWN_SHAPES["dashscope"] = [{"output": 5}, {"output": {"choices": [5]}}, {"output": {"choices": [{"message": 5}]}},
+                             {"output": {"choices": [{"message": {"content": [5, {"text": 1}]}}]}},
+                             {"code": 5}, {"usage": {"input_tokens": "x"}}]
+KNOWN_SHAPES["tencent"] = [{"Choices": [5]}, {"Choices": [{"Delta": "x"}]}, {"Response": 5}, {"ErrorMsg": 5},
+                           {"Choices": [{"Delta": {"ToolCalls": [5]}}]}, {"Usage": {"PromptTokens": "x"}}]
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

@@ -10,8 +10,23 @@ import re
 import pytest
 from helpers import chunk, sse
 
-from llm_connector import ChatRequest, LlmClient, Message, OllamaStreamChunk, ServerError, Tool, Usage
+from llm_connector import (
+    ChatRequest,
+    Delta,
+    FunctionCall,
+    LlmClient,
+    Message,
+    OllamaStreamChunk,
+    ServerError,
+    StreamAccumulator,
+    StreamingChoice,
+    StreamingResponse,
+    Tool,
+    ToolCall,
+    Usage,
+)
 from llm_connector.mock import MockReply
+from llm_connector.protocols import load
 from llm_connector.testing import Pause, Reply
 
 WEATHER = Tool.function("get_weather", "Weather", {"type": "object", "properties": {"city": {"type": "string"}}})
@@ -120,9 +135,19 @@ def test_an_upstream_error_propagates_without_a_done_chunk(server):
 def test_leaving_the_loop_closes_the_upstream_connection(server):
     first, rest = sse(chunk("Once")), sse(chunk(" upon", finish="stop"))
     server.add(Reply(parts=first[:1] + [Pause(2.0)] + rest))
+    for _ in openai_client(server).chat_stream_ollama(request()):
+        break
+    assert server.requests[0].closed_by_client.wait(3.0)
+
+
+def test_a_held_ollama_stream_stays_open_after_break_and_close_closes_upstream(server):
+    first, rest = sse(chunk("Once")), sse(chunk(" upon", finish="stop"))
+    server.add(Reply(parts=first[:1] + [Pause(2.0)] + rest))
     stream = openai_client(server).chat_stream_ollama(request())
     for _ in stream:
         break
+    assert not stream.closed and not server.requests[0].closed_by_client.wait(0.2)
+    stream.close()
     assert stream.closed
     assert server.requests[0].closed_by_client.wait(3.0)
 
@@ -262,3 +287,32 @@ def test_gemini_stream_through_the_bridge_keeps_text_in_the_last_event_and_the_u
     final = check_ollama_stream(chunks)
     assert joined(chunks) == "Hello there friend"
     assert (final.done_reason, final.prompt_eval_count, final.eval_count) == ("stop", 4, 3)
+
+
+
+def _pieces_chunk(*pieces):
+    return StreamingResponse("c", "chat.completion.chunk", 0, "m", [StreamingChoice(0, Delta(None, None, None,
+                             list(pieces)))])
+
+
+def test_sparse_tool_call_indexes_merge_the_same_in_collect_and_in_the_ollama_bridge():
+    chunks = [
+        _pieces_chunk(ToolCall("call_a", "function", FunctionCall("a", "{"), 0)),
+        _pieces_chunk(ToolCall("call_c", "function", FunctionCall("c", "{"), 2)),
+        # No index, no id: the rest of the latest call (call 2), in collect() and in the bridge alike.
+        _pieces_chunk(ToolCall("", "function", FunctionCall("", "}"), None)),
+        _pieces_chunk(ToolCall("", "function", FunctionCall("", "}"), 0)),
+        # No index but an id: a new call after the highest index.
+        _pieces_chunk(ToolCall("call_d", "function", FunctionCall("d", "{}"), None)),
+    ]
+    accumulator = StreamAccumulator()
+    for c in chunks:
+        accumulator.add(c)
+    assert [(c.id, c.function.name, c.function.arguments, c.index) for c in accumulator.result().tool_calls] == [
+        ("call_a", "a", "{}", 0), ("call_c", "c", "{}", 2), ("call_d", "d", "{}", 3)]
+    bridged = list(load("ollama").encode_stream(iter(chunks), "bridge-model"))
+    check_ollama_stream(bridged)
+    assert bridged[-2].message.tool_calls == [
+        {"function": {"name": "a", "arguments": {}}, "id": "call_a"},
+        {"function": {"name": "c", "arguments": {}}, "id": "call_c"},
+        {"function": {"name": "d", "arguments": {}}, "id": "call_d"}]

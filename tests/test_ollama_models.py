@@ -110,10 +110,8 @@ def test_pull_progress_lines_carry_digest_total_completed_and_a_fraction(server)
 
 def test_leaving_the_pull_loop_closes_the_connection(server):
     server.add(paused_after_first(PROGRESS, 2.0))
-    stream = client_for(server).pull_model_stream("llama3.2")
-    for _ in stream:
+    for _ in client_for(server).pull_model_stream("llama3.2"):
         break
-    assert stream.closed
     assert server.requests[0].closed_by_client.wait(3.0)
 
 

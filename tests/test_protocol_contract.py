@@ -2,11 +2,11 @@
 
 import pytest
 
-from llm_connector import ChatRequest, LlmClient, Message
-from llm_connector.protocols import dumps, finish_reason, json_body, load, merge_extra
+from llm_connector import ChatRequest, IncompleteStreamError, LlmClient, Message
+from llm_connector.protocols import StreamState, drive, dumps, finish_reason, json_body, load, merge_extra
 from llm_connector.testing import Reply
 
-MODULES = ("openai", "anthropic", "bedrock", "gemini", "ollama")
+MODULES = ("openai", "anthropic", "bedrock", "gemini", "ollama", "tencent", "dashscope")
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -17,9 +17,32 @@ def test_every_protocol_module_has_the_contract_surface(name):
         assert callable(getattr(module, function)), function
 
 
+@pytest.mark.parametrize("name, state", [("openai", "OpenAIStreamState"), ("anthropic", "AnthropicStreamState"),
+                                         ("gemini", "GeminiStreamState"), ("ollama", "OllamaStreamState")])
+def test_every_stream_is_read_through_a_stream_state(name, state):
+    cls = getattr(load(name), state)
+    assert issubclass(cls, StreamState)
+    with pytest.raises(IncompleteStreamError):  # a body that ends at once ends before its end marker
+        cls("p").end()
+
+
+def test_drive_stops_at_the_end_marker_and_asks_the_state_at_the_body_end():
+    class Counting(StreamState):
+        def handle(self, event):
+            self.finished = event == "stop"
+            return [event] * 2 if event != "skip" else []
+
+        def end(self):
+            return ["end"]
+
+    assert list(drive(iter(["a", "skip", "b"]), Counting("p"))) == ["a", "a", "b", "b", "end"]
+    assert list(drive(iter(["a", "stop", "never"]), Counting("p"))) == ["a", "a", "stop", "stop"]
+
+
 def test_earlier_writer_names_are_the_contract_names():
     assert load("openai").chunk_to_wire is load("openai").encode_chunk
     assert load("ollama").to_ollama_chunks is load("ollama").encode_stream
+    assert load("anthropic").StreamState is load("anthropic").AnthropicStreamState
 
 
 @pytest.mark.parametrize("raw, pair", [

@@ -100,6 +100,107 @@ def test_first_chunk_arrives_before_the_server_writes_the_second(server):
     assert seen[1][1] >= 0.9
 
 
+def three_chunks_with_a_pause(pause=1.0):
+    return Reply(parts=sse(chunk("a"), chunk("b"))[:2] + [Pause(pause)] + sse(chunk("c", finish="stop")))
+
+
+def test_next_of_iter_then_collect_continues_the_same_stream(server):
+    server.add(Reply(parts=sse(chunk("a"), chunk("b"), chunk("c", finish="stop"))))
+    stream = client_for(server).chat_stream(request())
+    assert next(iter(stream)).content == "a"
+    response = stream.collect()  # like file.read(): the rest of the stream
+    assert response.content == "bc" and response.choices[0].finish_reason == "stop"
+    assert stream.closed
+
+
+def test_loops_next_and_collect_in_any_mix_read_each_chunk_once_in_order(server):
+    server.add(Reply(parts=sse(*(chunk(str(n)) for n in range(6)), chunk("", finish="stop"))))
+    stream = client_for(server).chat_stream(request())
+    seen = [next(stream).content]
+    for c in stream:
+        seen.append(c.content)
+        break
+    seen.append(next(stream).content)
+    for c in stream:
+        seen.append(c.content)
+        if c.content == "4":
+            break
+    assert iter(stream) is iter(stream)
+    assert seen == ["0", "1", "2", "3", "4"]
+    assert stream.collect().content == "5"
+
+
+def test_a_held_stream_stays_open_after_break_and_a_later_collect_reads_the_rest(server):
+    server.add(three_chunks_with_a_pause(0.5))
+    stream = client_for(server).chat_stream(request())
+    for c in stream:
+        assert c.content == "a"
+        break
+    assert not stream.closed
+    assert not server.requests[0].closed_by_client.wait(0.2)
+    assert stream.collect().content == "bc"
+    assert stream.closed and stream.chunks_received == 3
+
+
+def test_breaking_out_of_an_unheld_stream_closes_at_once_without_the_garbage_collector(server):
+    server.add(slow_reply())
+    gc.disable()
+    try:
+        for _ in client_for(server).chat_stream(request()):
+            break
+        assert server.requests[0].closed_by_client.wait(2.0)
+    finally:
+        gc.enable()
+
+
+def test_dropping_a_held_stream_closes_it_without_the_garbage_collector(server):
+    server.add(slow_reply())
+    stream = client_for(server).chat_stream(request())
+    gc.disable()  # no reference cycle: the last reference going is enough
+    try:
+        for _ in stream:
+            break
+        assert not server.requests[0].closed_by_client.wait(0.2)
+        del stream
+        assert server.requests[0].closed_by_client.wait(2.0)
+    finally:
+        gc.enable()
+
+
+def test_a_stream_closes_at_its_end_and_a_further_next_is_stop_iteration(server):
+    server.add(Reply(parts=sse(chunk("a"), chunk("b", finish="stop"))))
+    stream = client_for(server).chat_stream(request())
+    assert [c.content for c in stream] == ["a", "b"]
+    assert stream.closed and stream.chunks_received == 2
+    with pytest.raises(StopIteration):
+        next(stream)
+
+
+def test_repr_names_provider_model_and_state(server):
+    server.add(Reply(parts=sse(chunk("a"), chunk("b", finish="stop"))))
+    server.add(slow_reply())
+    client = LlmClient.deepseek("sk-secret-key-1234", base_url=server.url, max_retries=0)
+    stream = client.chat_stream(ChatRequest(model="deepseek-chat", messages=[Message.user("hi")]))
+    assert repr(stream) == "<ChatStream deepseek 'deepseek-chat' open>"
+    stream.collect()
+    assert repr(stream) == "<ChatStream deepseek 'deepseek-chat' ended after 2 chunks>"
+    other = client.chat_stream(ChatRequest(model="deepseek-chat", messages=[Message.user("hi")]))
+    other.close()
+    assert repr(other) == "<ChatStream deepseek 'deepseek-chat' closed>"
+    assert "sk-secret" not in repr(stream) + repr(other)
+
+
+def test_pickling_a_stream_is_a_type_error_saying_it_is_a_live_connection(server):
+    import pickle
+
+    server.add(Reply(parts=sse(chunk("a", finish="stop"))))
+    with client_for(server).chat_stream(request()) as stream:
+        with pytest.raises(TypeError, match="live connection"):
+            pickle.dumps(stream)
+    with pytest.raises(TypeError, match="live connection"):
+        pickle.dumps(LlmClient.mock().chat_stream(request()))
+
+
 def _piece(index, content=None, reasoning=None, calls=None, finish=None, usage=None):
     return StreamingResponse(id="x", model="m", choices=[StreamingChoice(index, Delta(content=content,
                              reasoning_content=reasoning, tool_calls=calls), finish, finish)], usage=usage)

@@ -7,7 +7,7 @@ Every protocol module defines (``request`` is a ``ChatRequest``, ``endpoint`` an
     def encode_chat(request, endpoint, stream: bool) -> HttpRequest
     def decode_response(data: Any, endpoint) -> ChatResponse              # the parsed JSON body
     def decode_stream(chunks: Iterable[bytes], endpoint) -> Iterator[StreamingResponse]
-    class <Name>StreamState(StreamState)                                   # one stream's state, see below
+    class <Name>StreamState(StreamState)     # one stream's state: handle(event) -> chunks, end() -> chunks
     def encode_models(endpoint) -> HttpRequest                             # optional: a model list
     def decode_models(data: Any, endpoint) -> List[str]                    # optional
     def normalize_base_url(url: str) -> str                                # optional
@@ -22,7 +22,7 @@ The rules every module follows (each is written once, here or in ``types.py``):
 
 - **Streams are a state object.** ``decode_stream`` owns the framing (``lines.iter_sse``, ``lines.iter_ndjson``,
   ``eventstream.iter_event_stream``), parses each event with ``loads`` and hands it to a ``StreamState``:
-  ``state.handle(event)`` returns the list of chunks that event makes (usually one, often none),
+  ``state.handle(event)`` returns the chunks that event makes, a list or tuple (usually one, often none),
   ``state.finished`` turns True at the protocol's end marker, and ``state.end()`` runs when the body ends: it
   returns chunks still held back or raises ``IncompleteStreamError`` when the end marker never came. ``drive``
   is that loop. Anthropic's state is reused by Bedrock, which frames the same events in AWS event-stream.
@@ -51,7 +51,7 @@ Modules are imported on first use (``load``), so ``import llm_connector`` stays 
 import importlib
 import json
 from types import ModuleType
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Sequence, Tuple
 
 from ..auth import Auth, NoAuth
 from ..errors import APIStatusError, StreamParseError, describe_error, error_for_status, shorten
@@ -61,6 +61,7 @@ from ..types import StreamingResponse, compact_json, normalize_finish_reason
 __all__ = [
     "Endpoint",
     "StreamState",
+    "NO_CHUNKS",
     "drive",
     "load",
     "json_body",
@@ -110,14 +111,19 @@ class Endpoint:
         return self.options.get(name, default)
 
 
+#: What ``handle`` returns for an event that makes no chunk (an empty tuple: nothing allocated per event).
+NO_CHUNKS: Tuple[StreamingResponse, ...] = ()
+
+
 class StreamState:
     """The state of one stream: parsed events in, chunks out. Each protocol subclasses it.
 
-    ``handle(event)`` takes one parsed event in order and returns the chunks it makes (an empty list for an
-    event that carries nothing for the caller); it raises the typed error for an error event. ``finished`` is
-    True once the protocol's end marker came (``decode_stream`` stops reading there). ``end()`` is called when
-    the body ends: it returns the chunks still held back, or raises ``IncompleteStreamError`` when the end
-    marker never came. Options are read in ``__init__``, once per stream, never per chunk.
+    ``handle(event)`` takes one parsed event in order and returns the chunks it makes, a list or tuple
+    (``NO_CHUNKS`` for an event that carries nothing for the caller, ``(chunk,)`` for one); it raises the
+    typed error for an error event. ``finished`` is True once the protocol's end marker came (``decode_stream``
+    stops reading there). ``end()`` is called when the body ends: it returns the chunks still held back, or
+    raises ``IncompleteStreamError`` when the end marker never came.
+    Options are read in ``__init__``, once per stream, never per chunk.
     """
 
     __slots__ = ("provider", "finished")
@@ -126,11 +132,11 @@ class StreamState:
         self.provider = provider
         self.finished = False
 
-    def handle(self, event: Any) -> List[StreamingResponse]:
+    def handle(self, event: Any) -> Sequence[StreamingResponse]:
         raise NotImplementedError
 
-    def end(self) -> List[StreamingResponse]:
-        return []
+    def end(self) -> Sequence[StreamingResponse]:
+        return NO_CHUNKS
 
 
 def drive(events: Iterable[Any], state: StreamState) -> Iterator[StreamingResponse]:

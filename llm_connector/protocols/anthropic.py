@@ -40,7 +40,7 @@ Options a preset may set in ``Endpoint.options``:
 """
 
 import time
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import quote
 
 from ..errors import ConfigurationError, IncompleteStreamError, StreamParseError, UnsupportedOperationError
@@ -58,10 +58,13 @@ from ..types import (
     StreamingChoice,
     StreamingResponse,
     TextBlock,
+    Tool,
     ToolCall,
+    ToolChoice,
     Usage,
 )
-from . import Endpoint, finish_reason, join_url, json_body, loads, merge_extra, stream_error
+from . import NO_CHUNKS, Endpoint, finish_reason, join_url, json_body, loads, merge_extra, stream_error
+from . import StreamState as _ProtocolState
 
 __all__ = [
     "NAME",
@@ -77,7 +80,14 @@ __all__ = [
     "decode_usage",
     "encode_models",
     "decode_models",
+    "AnthropicStreamState",
     "StreamState",
+    "decode_request",
+    "encode_response",
+    "encode_stream",
+    "encode_sse",
+    "encode_error",
+    "encode_error_event",
 ]
 
 NAME = "anthropic"
@@ -395,9 +405,10 @@ def decode_response(data: Any, endpoint: Endpoint) -> ChatResponse:
 _CHUNK = "chat.completion.chunk"
 
 
-class StreamState:
-    """The state of one Anthropic event stream: ``handle(event)`` takes each parsed event in order and returns
-    the chunk it makes (or None). Shared by the SSE framing here and Bedrock's event-stream framing.
+class AnthropicStreamState(_ProtocolState):
+    """The state of one Anthropic event stream (``protocols.StreamState``): ``handle(event)`` takes each parsed
+    event in order and returns the chunks it makes. Shared by the SSE framing here and Bedrock's event-stream
+    framing.
 
     ``finished`` turns True at ``message_stop``. Tool calls are numbered 0, 1, ... in the order their
     ``tool_use`` blocks start (a map from content-block index to tool index), so ``collect()`` merges the pieces.
@@ -405,23 +416,30 @@ class StreamState:
     opens one block per argument fragment).
     """
 
-    __slots__ = ("provider", "id", "model", "created", "finished", "_tools", "_tool_ids", "_usage")
+    __slots__ = ("id", "model", "created", "_tools", "_tool_ids", "_usage")
 
     def __init__(self, provider: str) -> None:
-        self.provider = provider
+        super().__init__(provider)
         self.id = ""
         self.model = ""
         self.created = int(time.time())
-        self.finished = False
         self._tools: Dict[Any, int] = {}
         self._tool_ids: Dict[str, int] = {}
         self._usage: Optional[Dict[str, Any]] = None
 
-    def handle(self, event: Any) -> Optional[StreamingResponse]:
-        """One parsed event -> a chunk, None for events that carry nothing for the caller.
+    def handle(self, event: Any) -> Sequence[StreamingResponse]:
+        """One parsed event -> its chunks (none for events that carry nothing for the caller).
 
         Raises the typed error for an ``error`` event and ``StreamParseError`` for an event that is not an object.
         """
+        chunk = self.decode_event(event)
+        return (chunk,) if chunk is not None else NO_CHUNKS
+
+    def end(self) -> Sequence[StreamingResponse]:
+        raise IncompleteStreamError("the stream ended without message_stop", provider=self.provider)
+
+    def decode_event(self, event: Any) -> Optional[StreamingResponse]:
+        """One parsed event -> a chunk, or None (``handle`` for callers that want at most one)."""
         if not isinstance(event, dict):
             raise StreamParseError("the service sent a stream event that is not a JSON object",
                                    provider=self.provider, body=str(event))
@@ -510,7 +528,7 @@ class StreamState:
 def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[StreamingResponse]:
     """Server-sent events -> chunks; ends at ``message_stop`` (``IncompleteStreamError`` if the body ends first)."""
     provider = endpoint.provider
-    state = StreamState(provider)
+    state = AnthropicStreamState(provider)
     handle = state.handle
     for event in iter_sse(chunks):
         data = event.data
@@ -518,9 +536,346 @@ def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[Strea
             continue
         if event.event == "error":
             raise stream_error(loads(data, provider) if data[:1] == "{" else data, provider)
-        chunk = handle(loads(data, provider))
-        if chunk is not None:
-            yield chunk
+        yield from handle(loads(data, provider))
         if state.finished:
             return
-    raise IncompleteStreamError("the stream ended without message_stop", provider=provider)
+    yield from state.end()
+
+
+StreamState = AnthropicStreamState  # the earlier name, kept working (Bedrock and gateways use it)
+
+
+# -- a gateway's side: reading callers' requests, writing answers in Anthropic's shape ----------------------
+#
+# ``decode_request`` reads what an Anthropic-API caller sends to ``POST /v1/messages``; ``encode_response``,
+# ``encode_stream`` / ``encode_sse`` and ``encode_error`` write the answer, whichever provider made it: the
+# whole event sequence message_start, content blocks (thinking, text, tool_use) with their deltas and stops,
+# message_delta (stop reason, usage), message_stop.
+
+#: Anthropic's stop reasons, passed on as they are when the provider was Anthropic.
+_STOP_REASONS = ("end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal")
+#: Our (OpenAI's) finish reasons in Anthropic's words.
+_STOP_FOR_FINISH = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
+_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 529: "overloaded_error"}
+
+
+def _caller_text(content: Any, where: str) -> str:
+    """A ``system`` or ``tool_result`` content: a string or a list of text blocks."""
+    from ._caller import fail
+
+    if content is None or isinstance(content, str):
+        return content or ""
+    if isinstance(content, list):
+        texts = []
+        for i, block in enumerate(content):
+            if not isinstance(block, dict) or block.get("type") != "text" or not isinstance(block.get("text"), str):
+                raise fail(f"{where}[{i}]", "expected a text block {\"type\": \"text\", \"text\": ...}")
+            texts.append(block["text"])
+        return "\n".join(texts)
+    raise fail(where, "expected a string or an array of text blocks")
+
+
+def _caller_blocks(content: Any, where: str) -> List[Dict[str, Any]]:
+    from ._caller import fail
+
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    if not isinstance(content, list):
+        raise fail(where, "expected a string or an array of content blocks")
+    for i, block in enumerate(content):
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            raise fail(f"{where}[{i}]", "expected a content block (an object with a type)")
+    return content
+
+
+def _decode_user_turn(content: Any, where: str) -> List[Message]:
+    """A user turn: its ``tool_result`` blocks become tool messages (first), the rest one user message."""
+    from ._caller import fail, need
+
+    results: List[Message] = []
+    rest: List[Any] = []
+    for i, block in enumerate(_caller_blocks(content, where)):
+        at = f"{where}[{i}]" if isinstance(content, list) else where
+        if block["type"] == "tool_result":
+            text = _caller_text(block.get("content"), at + ".content")
+            results.append(Message.tool(text, need(block, "tool_use_id", str, at)))
+        elif block["type"] in ("text", "image"):
+            rest.append(block)
+        else:
+            raise fail(at, f"a user turn cannot hold a {block['type']!r} block")
+    if rest:
+        try:
+            results.append(Message.user(rest))
+        except ConfigurationError as exc:
+            raise fail(where, exc.message) from None
+    return results
+
+
+def _decode_assistant_turn(content: Any, where: str) -> Message:
+    from ._caller import fail, get, need
+
+    texts: List[str] = []
+    reasoning: List[str] = []
+    signed: List[Dict[str, Any]] = []
+    calls: List[ToolCall] = []
+    for i, block in enumerate(_caller_blocks(content, where)):
+        at = f"{where}[{i}]" if isinstance(content, list) else where
+        kind = block["type"]
+        if kind == "text":
+            texts.append(need(block, "text", str, at) if block.get("text") != "" else "")
+        elif kind == "thinking":
+            reasoning.append(get(block, "thinking", str, at) or "")
+            if block.get("signature"):
+                signed.append(dict(block))
+        elif kind == "redacted_thinking":
+            signed.append(dict(block))
+        elif kind == "tool_use":
+            arguments = json_body(get(block, "input", dict, at) or {}).decode("utf-8")
+            calls.append(ToolCall(need(block, "id", str, at), "function",
+                                  FunctionCall(need(block, "name", str, at), arguments), len(calls)))
+        else:
+            raise fail(at, f"an assistant turn cannot hold a {kind!r} block")
+    message = Message(Role.ASSISTANT, "".join(texts) if texts or not calls else None, None, calls or None, None,
+                      "".join(reasoning) or None, signed or None)
+    return message
+
+
+def _decode_tool_choice(choice: Dict[str, Any]) -> Any:
+    from ._caller import fail, need
+
+    kind = choice.get("type")
+    if kind == "tool":
+        return ToolChoice.function(need(choice, "name", str, "tool_choice"))
+    mode = {"auto": "auto", "any": "required", "none": "none"}.get(str(kind))
+    if mode is None:
+        raise fail("tool_choice.type", f"expected auto, any, none or tool, got {kind!r}")
+    return mode
+
+
+def _decode_tools(items: List[Dict[str, Any]]) -> List[Tool]:
+    from ._caller import fail, get, need
+
+    tools = []
+    for i, item in enumerate(items):
+        where = f"tools[{i}]"
+        if "input_schema" not in item:
+            raise fail(where, f"only client tools (name, description, input_schema) can be served here, not "
+                              f"{item.get('type') or item.get('name')!r}")
+        tools.append(Tool(need(item, "name", str, where), get(item, "description", str, where),
+                          need(item, "input_schema", dict, where)))
+    return tools
+
+
+def decode_request(data: Any) -> ChatRequest:
+    """A caller's ``POST /v1/messages`` body -> ``ChatRequest`` (``stream`` set from the body).
+
+    ``system`` becomes a system message; a user turn's ``tool_result`` blocks become tool messages; an assistant
+    turn's thinking becomes ``reasoning_content`` (signed blocks kept in ``thinking_blocks`` for replay) and its
+    ``tool_use`` blocks tool calls. ``thinking: {"type": "enabled", "budget_tokens": n}`` turns thinking on with
+    that budget. Server tools, having no counterpart at other providers, are refused; a body of the wrong shape
+    raises ``ConfigurationError`` naming the field.
+    """
+    from ._caller import body_object, fail, get, need, objects, stop_words
+
+    body = body_object(data)
+    model = need(body, "model", str)
+    messages: List[Message] = []
+    system = _caller_text(body.get("system"), "system")
+    if system:
+        messages.append(Message.system(system))
+    turns = objects(body, "messages")
+    if not turns:
+        raise fail("messages", "expected a non-empty array of messages")
+    for i, turn in enumerate(turns):
+        where = f"messages[{i}]"
+        role = need(turn, "role", str, where)
+        if "content" not in turn:
+            raise fail(f"{where}.content", "missing")
+        if role == "user":
+            messages.extend(_decode_user_turn(turn["content"], where + ".content"))
+        elif role == "assistant":
+            messages.append(_decode_assistant_turn(turn["content"], where + ".content"))
+        else:
+            raise fail(f"{where}.role", f"expected user or assistant, got {role!r}")
+    request = ChatRequest(model, messages, get(body, "temperature", float), get(body, "top_p", float),
+                          get(body, "max_tokens", int))
+    request.stop = stop_words(body.get("stop_sequences"), "stop_sequences")
+    metadata = get(body, "metadata", dict)
+    if metadata:
+        request.user = get(metadata, "user_id", str, "metadata")
+    tools = objects(body, "tools")
+    if tools:
+        request.tools = _decode_tools(tools)
+    choice = get(body, "tool_choice", dict)
+    if choice is not None:
+        request.tool_choice = _decode_tool_choice(choice)
+    thinking = get(body, "thinking", dict)
+    if thinking is not None:
+        kind = thinking.get("type")
+        request.enable_thinking = kind != "disabled"
+        if kind == "enabled":
+            request.thinking_budget = get(thinking, "budget_tokens", int, "thinking")
+    request.stream = bool(get(body, "stream", bool))
+    return request
+
+
+def _stop_reason(finish: Optional[str], raw: Optional[str]) -> str:
+    if raw in _STOP_REASONS:
+        return str(raw)
+    return _STOP_FOR_FINISH.get(finish or "stop", "end_turn")
+
+
+def _wire_usage(usage: Optional[Usage]) -> Dict[str, Any]:
+    """Our usage in Anthropic's words: ``input_tokens`` leaves the cached prompt tokens out."""
+    if usage is None:
+        return {"input_tokens": 0, "output_tokens": 0}
+    read = usage.cached_tokens or 0
+    created = usage.cache_creation_tokens or 0
+    out: Dict[str, Any] = {"input_tokens": max(0, usage.prompt_tokens - read - created),
+                           "output_tokens": usage.completion_tokens}
+    if usage.cached_tokens is not None:
+        out["cache_read_input_tokens"] = usage.cached_tokens
+    if usage.cache_creation_tokens is not None:
+        out["cache_creation_input_tokens"] = usage.cache_creation_tokens
+    return out
+
+
+def _tool_use(call: ToolCall, n: int) -> Dict[str, Any]:
+    try:
+        arguments = call.arguments_json()
+    except StreamParseError:
+        arguments = {}
+    return {"type": "tool_use", "id": call.id or f"toolu_gw{n}", "name": call.function.name,
+            "input": arguments if isinstance(arguments, dict) else {}}
+
+
+def encode_response(response: ChatResponse) -> Dict[str, Any]:
+    """A ``ChatResponse`` as Anthropic's ``message`` object: thinking (the signed blocks when the provider was
+    Anthropic), text and ``tool_use`` blocks, the stop reason in Anthropic's words, usage."""
+    choice = response.choices[0] if response.choices else None
+    message = choice.message if choice else Message(Role.ASSISTANT, response.content)
+    content: List[Dict[str, Any]] = []
+    if message.thinking_blocks:
+        content.extend(dict(b) for b in message.thinking_blocks)
+    elif message.reasoning_content:
+        content.append({"type": "thinking", "thinking": message.reasoning_content, "signature": ""})
+    text = message.text_content()
+    if text:
+        content.append({"type": "text", "text": text})
+    content.extend(_tool_use(c, i) for i, c in enumerate(message.tool_calls or ()))
+    return {"id": response.id or f"msg_gw{int(time.time() * 1000)}", "type": "message", "role": "assistant",
+            "model": response.model, "content": content,
+            "stop_reason": _stop_reason(choice.finish_reason if choice else None,
+                                        choice.finish_reason_raw if choice else None),
+            "stop_sequence": None, "usage": _wire_usage(response.usage)}
+
+
+class _Blocks:
+    """The content block being written in an Anthropic event stream: opening and closing them in order."""
+
+    def __init__(self) -> None:
+        self.index = -1
+        self.open: Optional[Tuple[str, Any]] = None  # (kind, tool index)
+
+    def start(self, kind: str, block: Dict[str, Any], key: Any = None) -> Iterator[Dict[str, Any]]:
+        yield from self.stop()
+        self.index += 1
+        self.open = (kind, key)
+        yield {"type": "content_block_start", "index": self.index, "content_block": block}
+
+    def stop(self) -> Iterator[Dict[str, Any]]:
+        if self.open is not None:
+            self.open = None
+            yield {"type": "content_block_stop", "index": self.index}
+
+    def delta(self, delta: Dict[str, Any]) -> Dict[str, Any]:
+        return {"type": "content_block_delta", "index": self.index, "delta": delta}
+
+
+def _chunk_events(chunk: StreamingResponse, blocks: _Blocks, calls: Dict[Any, int]) -> Iterator[Dict[str, Any]]:
+    """The events one chunk's first choice makes."""
+    delta = chunk.choices[0].delta
+    if delta.thinking_block is not None:  # a redacted_thinking block arrives whole
+        yield from blocks.start("redacted", dict(delta.thinking_block))
+        yield from blocks.stop()
+    if delta.reasoning_content:
+        if blocks.open is None or blocks.open[0] != "thinking":
+            yield from blocks.start("thinking", {"type": "thinking", "thinking": "", "signature": ""})
+        yield blocks.delta({"type": "thinking_delta", "thinking": delta.reasoning_content})
+    if delta.thinking_signature and blocks.open is not None and blocks.open[0] == "thinking":
+        yield blocks.delta({"type": "signature_delta", "signature": delta.thinking_signature})
+    if delta.content:
+        if blocks.open is None or blocks.open[0] != "text":
+            yield from blocks.start("text", {"type": "text", "text": ""})
+        yield blocks.delta({"type": "text_delta", "text": delta.content})
+    for call in delta.tool_calls or ():
+        key = call.index if call.index is not None else (len(calls) if call.id else max(calls.values(), default=0))
+        if blocks.open != ("tool", key):
+            calls.setdefault(key, len(calls))
+            yield from blocks.start("tool", {"type": "tool_use", "id": call.id or f"toolu_gw{calls[key]}",
+                                             "name": call.function.name, "input": {}}, key)
+        if call.function.arguments:
+            yield blocks.delta({"type": "input_json_delta", "partial_json": call.function.arguments})
+
+
+def encode_stream(chunks: Iterable[StreamingResponse], model: str = "") -> Iterator[Dict[str, Any]]:
+    """Any provider's chunks as Anthropic's stream events (each a dict whose ``type`` is the event name).
+
+    ``message_start`` goes out with the first chunk (``usage.input_tokens`` when the provider already gave it,
+    else 0); thinking, text and each tool call become content blocks, each opened, filled with deltas and
+    stopped in turn; after the last chunk ``message_delta`` carries the stop reason and the final usage
+    (``input_tokens`` too, for providers that count them at the end), then ``message_stop``.
+    """
+    blocks = _Blocks()
+    calls: Dict[Any, int] = {}
+    started = False
+    finish: Optional[str] = None
+    raw: Optional[str] = None
+    usage: Optional[Usage] = None
+    ident = ""
+    for chunk in chunks:
+        if chunk.usage is not None:
+            usage = chunk.usage
+        if not started:
+            started = True
+            ident = chunk.id or f"msg_gw{int(time.time() * 1000)}"
+            start_usage = _wire_usage(usage)
+            start_usage["output_tokens"] = 0
+            yield {"type": "message_start", "message": {
+                "id": ident, "type": "message", "role": "assistant", "model": chunk.model or model, "content": [],
+                "stop_reason": None, "stop_sequence": None, "usage": start_usage}}
+        if not chunk.choices:
+            continue
+        yield from _chunk_events(chunk, blocks, calls)
+        if chunk.choices[0].finish_reason is not None:
+            finish, raw = chunk.choices[0].finish_reason, chunk.choices[0].finish_reason_raw
+    if not started:
+        yield {"type": "message_start", "message": {
+            "id": f"msg_gw{int(time.time() * 1000)}", "type": "message", "role": "assistant", "model": model,
+            "content": [], "stop_reason": None, "stop_sequence": None, "usage": _wire_usage(None)}}
+    yield from blocks.stop()
+    yield {"type": "message_delta", "delta": {"stop_reason": _stop_reason(finish, raw), "stop_sequence": None},
+           "usage": _wire_usage(usage)}
+    yield {"type": "message_stop"}
+
+
+def _sse(event: Dict[str, Any]) -> bytes:
+    return b"event: " + str(event["type"]).encode("ascii") + b"\ndata: " + json_body(event) + b"\n\n"
+
+
+def encode_sse(chunks: Iterable[StreamingResponse], model: str = "") -> Iterator[bytes]:
+    """``encode_stream`` as the bytes of server-sent events: ``event: <type>\\ndata: {...}\\n\\n`` each."""
+    for event in encode_stream(chunks, model):
+        yield _sse(event)
+
+
+def encode_error(message: str, status: int, code: Optional[str] = None) -> Dict[str, Any]:
+    """Anthropic's error object: ``{"type": "error", "error": {"type", "message"}}``."""
+    kind = _ERROR_TYPES.get(status) or ("api_error" if status >= 500 else "invalid_request_error")
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+def encode_error_event(message: str, status: int, code: Optional[str] = None) -> bytes:
+    """An error inside a stream already under way: ``event: error`` (no ``message_stop`` follows)."""
+    return _sse(encode_error(message, status, code))

@@ -6,7 +6,7 @@
 - The body is the Anthropic Messages body (see ``anthropic.py``) without ``model`` and ``stream``, with
   ``"anthropic_version": "bedrock-2023-05-31"`` (option ``anthropic_version`` overrides it).
 - The answer is Anthropic's message JSON; a stream is AWS event-stream frames whose ``chunk`` events carry
-  ``{"bytes": base64}``, the base64 of one Anthropic stream event, handled by ``anthropic.StreamState`` like
+  ``{"bytes": base64}``, the base64 of one Anthropic stream event, handled by ``anthropic.AnthropicStreamState`` like
   the SSE stream of the direct API. Exception frames raise the typed error: ``throttlingException`` ->
   ``RateLimitError``, ``validationException`` -> ``BadRequestError``, ``internalServerException``,
   ``serviceUnavailableException``, ``modelStreamErrorException``, ``modelTimeoutException`` -> ``ServerError``.
@@ -15,48 +15,20 @@
 
 import base64
 import binascii
-from typing import Any, Dict, Iterable, Iterator, Optional, Type
+from typing import Any, Iterable, Iterator, Optional
 
 from ..auth import aws_quote_path_segment
-from ..errors import (
-    APIStatusError,
-    AuthenticationError,
-    BadRequestError,
-    IncompleteStreamError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    ServerError,
-    StreamParseError,
-    error_for_status,
-)
+from ..errors import AWS_EXCEPTIONS, APIStatusError, IncompleteStreamError, StreamParseError, error_for_status
 from ..eventstream import EventStreamMessage, iter_event_stream
 from ..transport import HttpRequest
 from ..types import ChatRequest, ChatResponse, StreamingResponse
-from . import Endpoint, anthropic, join_url, json_body, loads
+from . import Endpoint, anthropic, drive, join_url, json_body, loads
 
 __all__ = ["NAME", "BEDROCK_VERSION", "encode_chat", "decode_response", "decode_stream"]
 
 NAME = "bedrock"
 #: The ``anthropic_version`` body field on Bedrock.
 BEDROCK_VERSION = "bedrock-2023-05-31"
-
-#: ``:exception-type`` of an exception frame (lower-cased) -> the error it raises.
-_EXCEPTIONS: Dict[str, Type[APIStatusError]] = {
-    "throttlingexception": RateLimitError,
-    "servicequotaexceededexception": RateLimitError,
-    "modelnotreadyexception": RateLimitError,
-    "validationexception": BadRequestError,
-    "accessdeniedexception": PermissionDeniedError,
-    "unrecognizedclientexception": AuthenticationError,
-    "resourcenotfoundexception": NotFoundError,
-    "internalserverexception": ServerError,
-    "serviceunavailableexception": ServerError,
-    "modelstreamerrorexception": ServerError,
-    "modeltimeoutexception": ServerError,
-    "modelerrorexception": ServerError,
-}
-
 
 def encode_chat(request: ChatRequest, endpoint: Endpoint, stream: bool) -> HttpRequest:
     """``POST {base}/model/{model}/invoke`` or ``/invoke-with-response-stream``, signed by the endpoint's auth."""
@@ -89,7 +61,7 @@ def _exception(message: EventStreamMessage, provider: str) -> APIStatusError:
             text = found
     text = text or f"Bedrock sent {kind} in the stream"
     body = message.payload.decode("utf-8", "replace")
-    cls = _EXCEPTIONS.get(kind.lower())
+    cls = AWS_EXCEPTIONS.get(kind.lower())  # the same table as HTTP errors
     if cls is None:
         return error_for_status(None, text, codes=[kind], provider=provider, body=body)
     return cls(text, provider=provider, code=kind, body=body)
@@ -119,21 +91,18 @@ def _messages(chunks: Iterable[bytes], provider: str) -> Iterator[EventStreamMes
         raise
 
 
-def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[StreamingResponse]:
-    """Event-stream frames -> chunks; ends at the Anthropic ``message_stop`` event."""
-    provider = endpoint.provider
-    state = anthropic.StreamState(provider)
-    handle = state.handle
+def _events(chunks: Iterable[bytes], provider: str) -> Iterator[Any]:
+    """The Anthropic events inside the body's ``chunk`` frames; an exception frame raises its typed error."""
     for message in _messages(chunks, provider):
         kind: Optional[str] = message.message_type
         if kind == "event" or kind is None:
-            if message.event_type != "chunk":
-                continue  # event types added after this was written
-            chunk = handle(_chunk_event(message, provider))
-            if chunk is not None:
-                yield chunk
-            if state.finished:
-                return
+            if message.event_type == "chunk":
+                yield _chunk_event(message, provider)
+            # event types added after this was written are skipped
         elif kind in ("exception", "error"):
             raise _exception(message, provider)
-    raise IncompleteStreamError("the stream ended without message_stop", provider=provider)
+
+
+def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[StreamingResponse]:
+    """Event-stream frames -> chunks through ``anthropic.AnthropicStreamState``; ends at ``message_stop``."""
+    return drive(_events(chunks, endpoint.provider), anthropic.AnthropicStreamState(endpoint.provider))

@@ -62,7 +62,7 @@ import json
 import mimetypes
 import re
 import time
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 from urllib.parse import quote
 
 from ..errors import BadRequestError, ConfigurationError, IncompleteStreamError, StreamParseError, shorten
@@ -83,11 +83,23 @@ from ..types import (
     ToolCall,
     Usage,
 )
-from . import Endpoint, finish_reason, join_url, json_body, loads, merge_extra, renamed_fields, stream_error
+from . import (
+    NO_CHUNKS,
+    Endpoint,
+    StreamState,
+    finish_reason,
+    join_url,
+    json_body,
+    loads,
+    merge_extra,
+    renamed_fields,
+    stream_error,
+)
 
 __all__ = [
     "NAME",
     "chat_url",
+    "GeminiStreamState",
     "decode_event",
     "decode_models",
     "decode_response",
@@ -490,20 +502,41 @@ def decode_response(data: Any, endpoint: Endpoint) -> ChatResponse:
 # -- stream -----------------------------------------------------------------------------------------------
 
 
-class _StreamState:
-    """What one stream remembers between events."""
+class GeminiStreamState(StreamState):
+    """The state of one ``streamGenerateContent`` stream: what it remembers between events. ``finished`` turns
+    True at the first ``finishReason``; the body may still carry events after it (usage, other candidates),
+    so the framing reads to the end; ``end()`` then hands out usage that came after the last chunk."""
 
-    __slots__ = ("provider", "created", "calls", "seen", "open", "finished", "usage", "emitted")
+    __slots__ = ("created", "calls", "seen", "open", "usage", "emitted", "response_id", "model")
 
     def __init__(self, provider: str) -> None:
-        self.provider = provider
+        super().__init__(provider)
         self.created = int(time.time())
         self.calls: Dict[int, int] = {}  # candidate index -> function calls so far
         self.seen: Set[int] = set()  # candidates that have sent a delta (the first one carries the role)
         self.open: Set[int] = set()  # candidates seen without a finishReason yet
-        self.finished = False  # some candidate sent a finishReason: the stream may end
         self.usage: Optional[Mapping[str, Any]] = None  # the latest usageMetadata
         self.emitted: Optional[Mapping[str, Any]] = None  # the usageMetadata already put on a chunk
+        self.response_id = ""
+        self.model = ""
+
+    def handle(self, event: Any) -> Sequence[StreamingResponse]:
+        chunk = decode_event(event, self)
+        if chunk is None:
+            return NO_CHUNKS
+        self.response_id, self.model = chunk.id or self.response_id, chunk.model or self.model
+        return (chunk,)
+
+    def end(self) -> Sequence[StreamingResponse]:
+        if not self.finished:
+            raise IncompleteStreamError(
+                "the stream ended before any candidate sent a finishReason", provider=self.provider
+            )
+        if self.usage is None or self.usage == self.emitted:
+            return NO_CHUNKS
+        self.open.clear()
+        return (StreamingResponse(self.response_id, "chat.completion.chunk", self.created, self.model, [], "", None,
+                                  self.take_usage(), None, None),)
 
     def take_usage(self) -> Optional[Usage]:
         """The final usage, once: when every candidate has finished and the figures are new."""
@@ -513,7 +546,7 @@ class _StreamState:
         return decode_usage(self.usage)
 
 
-def _stream_choice(candidate: Mapping[str, Any], state: _StreamState) -> StreamingChoice:
+def _stream_choice(candidate: Mapping[str, Any], state: GeminiStreamState) -> StreamingChoice:
     index = candidate.get("index", 0)
     content = candidate.get("content")
     calls_before = state.calls.get(index, 0)
@@ -533,7 +566,7 @@ def _stream_choice(candidate: Mapping[str, Any], state: _StreamState) -> Streami
     return StreamingChoice(index, Delta(role, text, thoughts, calls), reason, raw, candidate.get("logprobsResult"))
 
 
-def _plain_text_event(data: Any, state: _StreamState) -> Optional[StreamingResponse]:
+def _plain_text_event(data: Any, state: GeminiStreamState) -> Optional[StreamingResponse]:
     """The hot path: one candidate already seen, one part of plain text, not finished. None otherwise."""
     if type(data) is not dict or state.finished:
         return None
@@ -563,7 +596,7 @@ def _plain_text_event(data: Any, state: _StreamState) -> Optional[StreamingRespo
                              text if index == 0 else "", None, None, None, data)
 
 
-def decode_event(data: Any, state: _StreamState) -> Optional[StreamingResponse]:
+def decode_event(data: Any, state: GeminiStreamState) -> Optional[StreamingResponse]:
     """One parsed stream event -> a chunk (None when it carries nothing to hand out)."""
     fast = _plain_text_event(data, state)
     if fast is not None:
@@ -623,26 +656,18 @@ def _bare_error(tail: bytes, provider: str) -> Optional[Exception]:
 
 
 def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[StreamingResponse]:
+    """Server-sent events -> chunks, read to the end of the body (Gemini has no end marker beyond the body's
+    end; ``IncompleteStreamError`` when no candidate ever finished)."""
     provider = endpoint.provider
-    state = _StreamState(provider)
-    response_id, model = "", ""
+    state = GeminiStreamState(provider)
+    handle = state.handle
     tail = _Tail(chunks)
     for event in iter_sse(tail):
         data = event.data
-        if not data:
-            continue
-        chunk = decode_event(loads(data, provider), state)
-        if chunk is not None:
-            response_id, model = chunk.id or response_id, chunk.model or model
-            yield chunk
+        if data:
+            yield from handle(loads(data, provider))
     if not state.finished:
         bare = _bare_error(b"".join(tail.last), provider)
         if bare is not None:
             raise bare
-        raise IncompleteStreamError(
-            "the stream ended before any candidate sent a finishReason", provider=provider
-        )
-    if state.usage is not None and state.usage != state.emitted:
-        state.open.clear()
-        yield StreamingResponse(response_id, "chat.completion.chunk", state.created, model, [], "", None,
-                                state.take_usage(), None, None)
+    yield from state.end()

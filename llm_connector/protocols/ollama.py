@@ -34,7 +34,7 @@ import ipaddress
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Type, Union
+from typing import Any, ClassVar, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, Union
 from urllib.parse import urlsplit
 
 from ..errors import (
@@ -46,6 +46,7 @@ from ..errors import (
     shorten,
 )
 from ..lines import iter_ndjson
+from ..stream import ToolCallMerger
 from ..transport import HttpRequest
 from ..types import (
     ChatRequest,
@@ -64,7 +65,17 @@ from ..types import (
     Usage,
     _Data,
 )
-from . import Endpoint, finish_reason, join_url, json_body, loads, merge_extra, renamed_fields, stream_error
+from . import (
+    Endpoint,
+    StreamState,
+    finish_reason,
+    join_url,
+    json_body,
+    loads,
+    merge_extra,
+    renamed_fields,
+    stream_error,
+)
 
 __all__ = [
     "NAME",
@@ -79,6 +90,7 @@ __all__ = [
     "encode_chat",
     "decode_response",
     "decode_stream",
+    "OllamaStreamState",
     "decode_usage",
     "encode_models",
     "decode_models",
@@ -395,20 +407,40 @@ def decode_response(data: Any, endpoint: Endpoint) -> ChatResponse:
                         text, thinking, decode_usage(obj), None, obj)
 
 
-def _decode_line(obj: Dict[str, Any], created: int, calls_before: int) -> StreamingResponse:
-    message = _message(obj)
-    text = message.get("content") or ""
-    thinking = message.get("thinking") or None
-    items = message.get("tool_calls")
-    calls = _tool_calls(items, calls_before) if items else None
-    reason = raw = None
-    usage = None
-    if obj.get("done") is True:
-        reason, raw = _finish(obj, bool(calls_before or calls))
-        usage = decode_usage(obj)
-    delta = Delta(message.get("role"), text or None, thinking, calls or None)
-    return StreamingResponse("", "chat.completion.chunk", created, obj.get("model") or "",
-                             [StreamingChoice(0, delta, reason, raw)], text, thinking, usage, None, obj)
+class OllamaStreamState(StreamState):
+    """The state of one ``/api/chat`` NDJSON stream: each line is one chunk; the ``"done": true`` line is the end
+    marker. Remembers the first line's time and how many tool calls came before (for their running index)."""
+
+    __slots__ = ("created", "calls")
+
+    def __init__(self, provider: str) -> None:
+        super().__init__(provider)
+        self.created = -1
+        self.calls = 0
+
+    def handle(self, event: Any) -> Sequence[StreamingResponse]:
+        obj = _object(event, self.provider)
+        if self.created < 0:
+            self.created = _created(obj.get("created_at"))
+        message = _message(obj)
+        text = message.get("content") or ""
+        thinking = message.get("thinking") or None
+        items = message.get("tool_calls")
+        calls = _tool_calls(items, self.calls) if items else None
+        if calls:
+            self.calls += len(calls)
+        reason = raw = None
+        usage = None
+        if obj.get("done") is True:
+            self.finished = True
+            reason, raw = _finish(obj, bool(self.calls))
+            usage = decode_usage(obj)
+        delta = Delta(message.get("role"), text or None, thinking, calls or None)
+        return (StreamingResponse("", "chat.completion.chunk", self.created, obj.get("model") or "",
+                                  [StreamingChoice(0, delta, reason, raw)], text, thinking, usage, None, obj),)
+
+    def end(self) -> Sequence[StreamingResponse]:
+        raise IncompleteStreamError('the stream ended without its "done": true line', provider=self.provider)
 
 
 def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[StreamingResponse]:
@@ -418,20 +450,13 @@ def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[Strea
     gives none). The final chunk carries the finish reason and, when Ollama counted tokens, the usage.
     """
     provider = endpoint.provider
-    created = -1
-    calls = 0
+    state = OllamaStreamState(provider)
+    handle = state.handle
     for line in iter_ndjson(chunks):
-        obj = _object(loads(line, provider), provider)
-        if created < 0:
-            created = _created(obj.get("created_at"))
-        chunk = _decode_line(obj, created, calls)
-        pieces = chunk.choices[0].delta.tool_calls
-        if pieces:
-            calls += len(pieces)
-        yield chunk
-        if obj.get("done") is True:
+        yield from handle(loads(line, provider))
+        if state.finished:
             return
-    raise IncompleteStreamError('the stream ended without its "done": true line', provider=provider)
+    yield from state.end()
 
 
 # -- model management -------------------------------------------------------------------------------------
@@ -665,40 +690,16 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int((now % 1.0) * 1e6):06d}Z"
 
 
-class _ToolCalls:
-    """Tool-call pieces merged by index into whole calls (the same rule as ``StreamAccumulator``)."""
-
-    def __init__(self) -> None:
-        self._calls: Dict[int, Tuple[List[str], List[str]]] = {}  # index -> ([id, name], argument pieces)
-
-    def __bool__(self) -> bool:
-        return bool(self._calls)
-
-    def add(self, pieces: List[ToolCall]) -> None:
-        calls = self._calls
-        for piece in pieces:
-            index = piece.index
-            if index is None:
-                index = max(calls) if calls and not piece.id else len(calls)
-            entry = calls.get(index)
-            if entry is None:
-                entry = calls[index] = (["", ""], [])
-            if piece.id:
-                entry[0][0] = piece.id
-            if piece.function.name:
-                entry[0][1] = piece.function.name
-            if piece.function.arguments:
-                entry[1].append(piece.function.arguments)
-
-    def wire(self) -> List[Dict[str, Any]]:
-        """The calls in Ollama's shape: ``{"function": {"name", "arguments": {...}}}`` (plus ``id`` when known)."""
-        out = []
-        for _, ((ident, name), pieces) in sorted(self._calls.items()):
-            call: Dict[str, Any] = {"function": {"name": name, "arguments": _arguments("".join(pieces))}}
-            if ident:
-                call["id"] = ident
-            out.append(call)
-        return out
+def _wire_calls(merger: ToolCallMerger) -> List[Dict[str, Any]]:
+    """Whole calls in Ollama's shape: ``{"function": {"name", "arguments": {...}}}`` (plus ``id`` when known)."""
+    out = []
+    for merged in merger.calls():
+        call: Dict[str, Any] = {"function": {"name": merged.function.name,
+                                             "arguments": _arguments(merged.function.arguments)}}
+        if merged.id:
+            call["id"] = merged.id
+        out.append(call)
+    return out
 
 
 def _arguments(text: str) -> Any:
@@ -731,7 +732,8 @@ def encode_stream(chunks: Iterator[StreamingResponse], model: str) -> Iterator[O
 
     - each upstream chunk with text or reasoning becomes one chunk (``message.content`` /
       ``message.thinking``), also the provider's final chunk: no text is dropped;
-    - tool-call pieces are merged and sent whole, in one chunk, after the text;
+    - tool-call pieces are merged (``stream.ToolCallMerger``, the rule of ``collect()``) and sent whole, in
+      one chunk, after the text;
     - the one ``done: true`` chunk is written when the upstream stream ends, so usage that arrives after the
       finish chunk (OpenAI's separate usage chunk) still counts. It carries ``done_reason`` (the last finish
       reason in Ollama's words: ``stop`` or ``length``; a tool-call turn and every other word is ``stop``, as
@@ -742,7 +744,7 @@ def encode_stream(chunks: Iterator[StreamingResponse], model: str) -> Iterator[O
 
     Errors from upstream propagate; no ``done`` chunk follows them. Only the first choice is followed.
     """
-    tools = _ToolCalls()
+    tools = ToolCallMerger()
     finish: Optional[str] = None
     usage: Optional[Usage] = None
     timings: Optional[Mapping[str, Any]] = None
@@ -752,7 +754,8 @@ def encode_stream(chunks: Iterator[StreamingResponse], model: str) -> Iterator[O
         if chunk.choices:
             first = chunk.choices[0]
             if first.delta.tool_calls:
-                tools.add(first.delta.tool_calls)
+                for piece in first.delta.tool_calls:
+                    tools.add(piece)
             if first.finish_reason is not None:
                 raw = chunk.raw  # Ollama's own line: its done_reason goes through as it is ("load", new words)
                 own = raw.get("done_reason") if isinstance(raw, Mapping) and "done" in raw else None
@@ -764,7 +767,7 @@ def encode_stream(chunks: Iterator[StreamingResponse], model: str) -> Iterator[O
             raw = chunk.raw
             timings = raw if isinstance(raw, Mapping) and "eval_duration" in raw else None
     if tools:
-        yield OllamaStreamChunk(model, _now(), OllamaMessage("assistant", "", None, tools.wire()), False)
+        yield OllamaStreamChunk(model, _now(), OllamaMessage("assistant", "", None, _wire_calls(tools)), False)
     yield _done_chunk(model, finish, usage, timings)
 
 

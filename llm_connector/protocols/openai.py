@@ -15,9 +15,10 @@ This module also writes chunks in OpenAI's wire shape (``encode_chunk``; ``chunk
 for gateways.
 """
 
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional
+import time
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
 
-from ..errors import IncompleteStreamError, StreamParseError
+from ..errors import ConfigurationError, IncompleteStreamError, StreamParseError
 from ..lines import iter_sse
 from ..transport import HttpRequest
 from ..types import (
@@ -32,10 +33,11 @@ from ..types import (
     StreamingChoice,
     StreamingResponse,
     TextBlock,
+    Tool,
     ToolCall,
     Usage,
 )
-from . import Endpoint, finish_reason, join_url, json_body, loads, merge_extra, stream_error
+from . import NO_CHUNKS, Endpoint, StreamState, finish_reason, join_url, json_body, loads, merge_extra, stream_error
 
 NAME = "openai"
 
@@ -320,19 +322,41 @@ def decode_chunk(obj: Any, provider: str) -> StreamingResponse:
     )
 
 
+class OpenAIStreamState(StreamState):
+    """The state of one chat-completions stream: each parsed ``data:`` object is one chunk. ``[DONE]`` is the end
+    marker (seen by the framing, which sets ``finished``); ``done_marker=False`` (a preset option) lets the
+    body end without it."""
+
+    __slots__ = ("done_marker",)
+
+    def __init__(self, provider: str, done_marker: bool = True) -> None:
+        super().__init__(provider)
+        self.done_marker = done_marker
+
+    def handle(self, event: Any) -> Sequence[StreamingResponse]:
+        return (decode_chunk(event, self.provider),)
+
+    def end(self) -> Sequence[StreamingResponse]:
+        if self.done_marker:
+            raise IncompleteStreamError("the stream ended without data: [DONE]", provider=self.provider)
+        return NO_CHUNKS
+
+
 def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[StreamingResponse]:
     provider = endpoint.provider
+    state = OpenAIStreamState(provider, endpoint.option("done_marker", True))
     for event in iter_sse(chunks):
         data = event.data
         if data == "[DONE]" or (data[:1] == " " and data.strip() == "[DONE]"):  # "data:  [DONE]" from gateways
+            state.finished = True
             return
         if not data:
             continue
         if event.event == "error":
             raise stream_error(loads(data, provider) if data[:1] == "{" else data, provider)
+        # The hot path: one object is one chunk, so the state's handle is decode_chunk itself.
         yield decode_chunk(loads(data, provider), provider)
-    if endpoint.option("done_marker", True):
-        raise IncompleteStreamError("the stream ended without data: [DONE]", provider=provider)
+    yield from state.end()
 
 
 # -- writing OpenAI's wire shape (for gateways) -----------------------------------------------------------
@@ -367,3 +391,171 @@ def encode_chunk(chunk: StreamingResponse) -> Dict[str, Any]:
 
 
 chunk_to_wire = encode_chunk  # the earlier name, kept working
+
+# -- a gateway's side: reading callers' requests, writing answers in OpenAI's shape -------------------------
+#
+# ``decode_request`` reads what an OpenAI-API caller sends to ``POST /v1/chat/completions``; ``encode_response``,
+# ``encode_stream`` and ``encode_error`` write the answer (``llm_connector.gateway`` serves them). Fields with
+# no counterpart in ``ChatRequest`` (``n``, ``logprobs``, ``logit_bias``, ...) are ignored, never forwarded to
+# a service of another protocol.
+
+_REQUEST_FIELDS = (("temperature", float), ("top_p", float), ("presence_penalty", float),
+                   ("frequency_penalty", float), ("seed", int), ("user", str), ("reasoning_effort", str),
+                   ("response_format", dict))
+
+
+def _decode_call(item: Dict[str, Any], where: str) -> ToolCall:
+    from ._caller import get, need
+
+    fn = need(item, "function", dict, where)
+    arguments = fn.get("arguments")
+    if arguments is not None and not isinstance(arguments, str):
+        arguments = json_body(arguments).decode("utf-8")
+    return ToolCall(get(item, "id", str, where) or "", "function",
+                    FunctionCall(need(fn, "name", str, where + ".function"), arguments or ""))
+
+
+def _decode_message(item: Dict[str, Any], where: str) -> Message:
+    from ._caller import fail, get, need, objects
+
+    role = need(item, "role", str, where)
+    content = get(item, "content", (str, list), where)
+    calls = [_decode_call(c, f"{where}.tool_calls[{i}]") for i, c in enumerate(objects(item, "tool_calls", where))]
+    try:
+        return Message(
+            "system" if role == "developer" else role,  # type: ignore[arg-type]
+            content if content is not None or calls else "",
+            get(item, "name", str, where),
+            calls or None,
+            get(item, "tool_call_id", str, where),
+            get(item, "reasoning_content", str, where) or get(item, "reasoning", str, where),
+        )
+    except ConfigurationError as exc:
+        raise fail(where, exc.message) from None
+
+
+def _decode_tool(fn: Dict[str, Any], where: str) -> Tool:
+    from ._caller import get, need
+
+    return Tool(need(fn, "name", str, where), get(fn, "description", str, where), get(fn, "parameters", dict, where))
+
+
+def decode_request(data: Any) -> ChatRequest:
+    """A caller's ``POST /v1/chat/completions`` body -> ``ChatRequest`` (``stream`` set from the body).
+
+    ``max_completion_tokens`` is read as ``max_tokens``, the ``developer`` role as ``system``. A body of the
+    wrong shape raises ``ConfigurationError`` naming the field.
+    """
+    from ._caller import body_object, fail, get, need, objects, stop_words
+
+    body = body_object(data)
+    model = need(body, "model", str)
+    items = objects(body, "messages")
+    if not items:
+        raise fail("messages", "expected a non-empty array of messages")
+    request = ChatRequest(model, [_decode_message(m, f"messages[{i}]") for i, m in enumerate(items)])
+    for name, kind in _REQUEST_FIELDS:
+        setattr(request, name, get(body, name, kind))
+    request.max_tokens = get(body, "max_completion_tokens", int) or get(body, "max_tokens", int)
+    request.stop = stop_words(body.get("stop"), "stop")
+    tools = objects(body, "tools")
+    if tools:
+        request.tools = [_decode_tool(need(t, "function", dict, f"tools[{i}]"), f"tools[{i}].function")
+                         for i, t in enumerate(tools)]
+    request.tool_choice = get(body, "tool_choice", (str, dict))
+    request.stream = bool(get(body, "stream", bool))
+    return request
+
+
+def wants_usage(data: Any) -> bool:
+    """Whether a caller's streaming request asked for a usage chunk (``stream_options.include_usage``)."""
+    options = data.get("stream_options") if isinstance(data, Mapping) else None
+    return isinstance(options, Mapping) and options.get("include_usage") is True
+
+
+def _wire_usage(usage: Usage) -> Dict[str, Any]:
+    out: Dict[str, Any] = {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+                           "total_tokens": usage.total_tokens}
+    if usage.reasoning_tokens is not None:
+        out["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
+    if usage.cached_tokens is not None:
+        out["prompt_tokens_details"] = {"cached_tokens": usage.cached_tokens}
+    return out
+
+
+def encode_response(response: ChatResponse) -> Dict[str, Any]:
+    """A ``ChatResponse`` as OpenAI's ``chat.completion`` object (reasoning in ``reasoning_content``)."""
+    choices = []
+    for c in response.choices:
+        message: Dict[str, Any] = {"role": "assistant"}
+        calls = c.message.tool_calls
+        text = c.message.text_content()
+        message["content"] = text if text or not calls else None
+        if c.message.reasoning_content:
+            message["reasoning_content"] = c.message.reasoning_content
+        if calls:
+            message["tool_calls"] = [_tool_call(t) for t in calls]
+        choices.append({"index": c.index, "message": message, "logprobs": None,
+                        "finish_reason": c.finish_reason or ("tool_calls" if calls else "stop")})
+    out: Dict[str, Any] = {"id": response.id or f"chatcmpl-{int(time.time() * 1000)}", "object": "chat.completion",
+                           "created": response.created or int(time.time()), "model": response.model,
+                           "choices": choices}
+    if response.usage is not None:
+        out["usage"] = _wire_usage(response.usage)
+    return out
+
+
+def encode_stream(chunks: Iterable[StreamingResponse], model: str = "",
+                  include_usage: bool = False) -> Iterator[Dict[str, Any]]:
+    """Chunks as OpenAI's chunk objects: one per chunk that carries something (``encode_chunk``), then, when
+    ``include_usage`` and the service gave figures, a last chunk with ``"choices": []`` and the usage. Usage is
+    written once, at the end, as OpenAI does. ``model`` stands in where a chunk names none."""
+    usage: Optional[Usage] = None
+    last: Dict[str, Any] = {"id": "", "created": int(time.time()), "model": model}
+    for chunk in chunks:
+        if chunk.usage is not None:
+            usage = chunk.usage
+        wire = encode_chunk(chunk)
+        wire.pop("usage", None)
+        if not wire["model"]:
+            wire["model"] = model
+        if any(c["delta"] or c["finish_reason"] for c in wire["choices"]):
+            yield wire
+        last = wire
+    if include_usage and usage is not None:
+        yield {"id": last["id"], "object": "chat.completion.chunk", "created": last["created"],
+               "model": last["model"], "choices": [], "usage": _wire_usage(usage)}
+
+
+def encode_sse(chunks: Iterable[StreamingResponse], model: str = "", include_usage: bool = False) -> Iterator[bytes]:
+    """``encode_stream`` as the bytes of server-sent events: ``data: {chunk}\n\n`` each, then
+    ``data: [DONE]\n\n``."""
+    for obj in encode_stream(chunks, model, include_usage):
+        yield b"data: " + json_body(obj) + b"\n\n"
+    yield b"data: [DONE]\n\n"
+
+
+def _error_type(status: int) -> str:
+    if status == 401:
+        return "authentication_error"
+    if status == 403:
+        return "permission_error"
+    if status == 429:
+        return "rate_limit_error"
+    return "server_error" if status >= 500 else "invalid_request_error"
+
+
+def encode_error(message: str, status: int, code: Optional[str] = None) -> Dict[str, Any]:
+    """OpenAI's error object: ``{"error": {"message", "type", "param", "code"}}``."""
+    return {"error": {"message": message, "type": _error_type(status), "param": None, "code": code}}
+
+
+def encode_error_event(message: str, status: int, code: Optional[str] = None) -> bytes:
+    """An error inside a stream already under way: ``data: {"error": {...}}`` (no ``[DONE]`` follows)."""
+    return b"data: " + json_body(encode_error(message, status, code)) + b"\n\n"
+
+
+def encode_model_list(ids: Iterable[str], owner: str) -> Dict[str, Any]:
+    """``GET /v1/models``: ``{"object": "list", "data": [{"id", "object": "model", "created", "owned_by"}]}``."""
+    return {"object": "list",
+            "data": [{"id": i, "object": "model", "created": 0, "owned_by": owner} for i in ids]}
