@@ -281,6 +281,17 @@ class LlmClient:
         return cls("aliyun_compatible", api_key, **options)
 
     @classmethod
+    def aliyun(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
+        """Aliyun DashScope's native API (``https://dashscope.aliyuncs.com/api/v1``): Qwen with
+        ``enable_thinking`` / ``thinking_budget``, tools, and the multimodal endpoint for images."""
+        return cls("aliyun", api_key, **options)
+
+    @classmethod
+    def aliyun_international(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
+        """Aliyun DashScope's native API on the international host (``https://dashscope-intl.aliyuncs.com``)."""
+        return cls("aliyun_international", api_key, **options)
+
+    @classmethod
     def hunyuan(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
         """Tencent Hunyuan through its OpenAI-compatible endpoint (``https://api.hunyuan.cloud.tencent.com/v1``,
         an API key from the Hunyuan console): the simpler route Tencent recommends."""

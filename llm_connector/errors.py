@@ -113,9 +113,9 @@ class LlmConnectorError(Exception):
         prefix = "[{}] ".format(" ".join(head)) if head else ""
         tail = []
         if self.code:
-            tail.append(f"code={self.code}")
+            tail.append(f"code={shorten(self.code, 100)}")  # one line, whatever the service put in it
         if self.request_id:
-            tail.append(f"request_id={self.request_id}")
+            tail.append(f"request_id={shorten(self.request_id, 100)}")
         suffix = " ({})".format(", ".join(tail)) if tail else ""
         return prefix + self.message + suffix
 

@@ -471,6 +471,10 @@ NATIVE = {
     "tencent": (lambda url: LlmClient.tencent("AKIDfaults", KEY, base_url=url, max_retries=0, timeout=3),
                 'data: {"Choices":[{"Delta":{"Content":"a"},"FinishReason":""}]}\n\n',
                 'data: {"ErrorMsg":{"Code":"InternalError","Msg":"boom"}}\n\n'),
+    "dashscope": (lambda url: LlmClient.aliyun(KEY, base_url=url, max_retries=0, timeout=3),
+                  'id:1\nevent:result\n:HTTP_STATUS/200\ndata:{"output":{"choices":[{"message":'
+                  '{"content":"a","role":"assistant"},"finish_reason":"null"}]},"request_id":"r"}\n\n',
+                  'id:2\nevent:error\n:HTTP_STATUS/500\ndata:{"code":"InternalError","message":"boom"}\n\n'),
 }
 
 NATIVE_FAULTS = {

@@ -20,7 +20,7 @@ from llm_connector.errors import (
 from llm_connector.protocols import Endpoint, load
 from llm_connector.stream import ChatStream
 
-PROTOCOLS = [name for name in ("openai", "anthropic", "gemini", "ollama", "bedrock", "tencent")
+PROTOCOLS = [name for name in ("openai", "anthropic", "gemini", "ollama", "bedrock", "tencent", "dashscope")
              if importlib.util.find_spec("llm_connector.protocols." + name) is not None]
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -104,6 +104,10 @@ KEYS: Dict[str, List[str]] = {
                 "Message", "Role", "Content", "ReasoningContent", "ToolCalls", "Function", "Name", "Arguments",
                 "Index", "Id", "Type", "FinishReason", "Usage", "PromptTokens", "CompletionTokens", "TotalTokens",
                 "PromptTokensDetails", "CachedTokens", "Created", "Note"],
+    "dashscope": ["output", "choices", "message", "content", "reasoning_content", "tool_calls", "function", "name",
+                  "arguments", "index", "id", "type", "finish_reason", "usage", "input_tokens", "output_tokens",
+                  "total_tokens", "output_tokens_details", "reasoning_tokens", "request_id", "code", "message",
+                  "text", "role"],
 }
 KEYS["bedrock"] = KEYS["anthropic"]
 WORDS = ["message_start", "content_block_start", "content_block_delta", "content_block_stop", "message_delta",
@@ -132,6 +136,9 @@ def frame(protocol: str, value: Any) -> bytes:
         payload = json.dumps({"bytes": base64.b64encode(text.encode()).decode()}).encode()
         headers = {":message-type": "event", ":event-type": "chunk", ":content-type": "application/json"}
         return encode_event_stream_message(headers, payload)
+    if protocol == "dashscope":
+        kind = "error" if isinstance(value, dict) and "code" in value else "result"
+        return f"id:1\nevent:{kind}\n:HTTP_STATUS/200\ndata:{text}\n\n".encode()
     name = value.get("type") if isinstance(value, dict) and isinstance(value.get("type"), str) else None
     event = f"event: {name}\n" if protocol == "anthropic" and name and "\n" not in name else ""
     return (f"{event}data: {text}\n\n").encode()
@@ -145,6 +152,9 @@ KNOWN_SHAPES: Dict[str, List[Any]] = {
     "ollama": [{"done": True, "eval_count": "x", "prompt_eval_count": 1}, {"message": 5}],
 }
 KNOWN_SHAPES["bedrock"] = KNOWN_SHAPES["anthropic"]
+KNOWN_SHAPES["dashscope"] = [{"output": 5}, {"output": {"choices": [5]}}, {"output": {"choices": [{"message": 5}]}},
+                             {"output": {"choices": [{"message": {"content": [5, {"text": 1}]}}]}},
+                             {"code": 5}, {"usage": {"input_tokens": "x"}}]
 KNOWN_SHAPES["tencent"] = [{"Choices": [5]}, {"Choices": [{"Delta": "x"}]}, {"Response": 5}, {"ErrorMsg": 5},
                            {"Choices": [{"Delta": {"ToolCalls": [5]}}]}, {"Usage": {"PromptTokens": "x"}}]
 
