@@ -15,6 +15,7 @@
   time taken, retries. Never a header.
 """
 
+import functools
 import http.client
 import logging
 import random
@@ -77,6 +78,7 @@ _AUTH_SCHEMES = frozenset({"bearer", "basic", "aws4-hmac-sha256", "tc3-hmac-sha2
 #: Attributes this module sets on a ``requests.Response``.
 _BUDGET_ATTR = "_llm_connector_budget"
 _COMPLETE_ATTR = "_llm_connector_complete"
+_BODY_ATTR = "_llm_connector_body"
 
 
 class HttpRequest:
@@ -549,15 +551,156 @@ def _socket_of(response: requests.Response) -> Optional[socket.socket]:
     return sock if isinstance(sock, socket.socket) else None
 
 
+# -- chunked bodies, read in bulk ---------------------------------------------------------------------------
+
+#: The states of a chunked body (RFC 9112, section 7.1).
+_SIZE, _DATA, _DATA_END, _TRAILER, _END = range(5)
+#: Longest chunk-size or trailer line kept while waiting for its end (as http.client's _MAXLINE).
+_MAX_FRAMING_LINE = 65536
+
+
+class _MalformedChunk(Exception):
+    """The chunked framing broke its grammar (a size that is not hex, bytes where CRLF belongs)."""
+
+
+class _ChunkedBody:
+    """A chunked body decoded in bulk: each ``read()`` is one read of what the socket has (up to 64 KB), its
+    framing stripped at once, however many chunks it holds.
+
+    http.client reads one chunk per call (its size line, then its data), so a stream of small chunks, one event
+    each, paid one trip through the readers per event. Here the framing of a whole read is stripped in one pass
+    and the data handed on together; a chunk cut by the read is handed on as far as it arrived, so nothing is
+    held back waiting for more bytes. Chunk extensions (``;name=value``) and trailers are skipped; chunk sizes are
+    read as http.client reads them.
+
+    ``read()`` returns data bytes, possibly none (the read brought only framing); ``ended`` is True once the
+    last chunk and its trailers are read. An EOF before that raises ``http.client.IncompleteRead``; broken framing
+    raises ``_MalformedChunk``, after the data that came before it was handed on.
+    """
+
+    __slots__ = ("_read1", "_state", "_left", "_pending", "_broken", "ended")
+
+    def __init__(self, read1: Callable[[int], bytes]) -> None:
+        self._read1 = read1
+        self._state = _SIZE
+        self._left = 0  # data bytes still to come in the current chunk
+        self._pending = b""  # the start of a framing line (or of a CRLF) cut by the previous read
+        self._broken = ""  # what was wrong with the framing, raised at the next read
+        self.ended = False
+
+    def read(self) -> bytes:
+        """One read of the socket (what is buffered first), unframed."""
+        if self.ended:
+            return b""
+        if self._broken:
+            raise _MalformedChunk(self._broken)
+        data = self._read1(_READ_SIZE)
+        if not data:
+            if self._state == _TRAILER:  # as http.client: some servers close without the trailers' blank line
+                self.ended = True
+                return b""
+            raise http.client.IncompleteRead(b"")
+        if self._pending:
+            data = self._pending + data
+            self._pending = b""
+        out = self._unframe(data)
+        if not out and self._broken:
+            raise _MalformedChunk(self._broken)
+        return out
+
+    def _unframe(self, data: bytes) -> bytes:
+        out: List[Any] = []
+        pos, end = 0, len(data)
+        state, left = self._state, self._left
+        view: Optional[memoryview] = None
+        while pos < end:
+            if state == _DATA:
+                if end - pos <= left:
+                    out.append(data if pos == 0 else (view or memoryview(data))[pos:])
+                    left -= end - pos
+                    pos = end
+                    if not left:
+                        state = _DATA_END
+                    break
+                if view is None:
+                    view = memoryview(data)
+                out.append(view[pos:pos + left])
+                pos += left
+                left = 0
+                state = _DATA_END
+            elif state == _DATA_END:  # the CRLF after a chunk's data (a bare LF is taken too)
+                byte = data[pos]
+                if byte == 10:
+                    pos += 1
+                elif byte != 13 or (pos + 1 < end and data[pos + 1] != 10):
+                    self._broken = "no CRLF after a chunk's data"
+                    break
+                elif pos + 1 == end:
+                    break  # the LF comes with the next read
+                else:
+                    pos += 2
+                state = _SIZE
+            elif state == _SIZE:  # chunk-size [ ";" chunk-ext ] CRLF
+                nl = data.find(b"\n", pos)
+                if nl < 0:
+                    break
+                line = data[pos:nl]
+                semi = line.find(b";")
+                try:
+                    size = int(line[:semi] if semi >= 0 else line, 16)
+                except ValueError:
+                    size = -1
+                if size < 0:
+                    self._broken = "a chunk size that is not a hexadecimal number"
+                    break
+                pos = nl + 1
+                if size:
+                    state, left = _DATA, size
+                else:
+                    state = _TRAILER
+            else:  # _TRAILER: trailer fields, then a blank line
+                nl = data.find(b"\n", pos)
+                if nl < 0:
+                    break
+                blank = nl == pos or (nl == pos + 1 and data[pos] == 13)
+                pos = nl + 1
+                if blank:
+                    state = _END
+                    self.ended = True
+                    break
+        if pos < end and state != _END and not self._broken:
+            pending = data[pos:]
+            if len(pending) > _MAX_FRAMING_LINE:
+                self._broken = "a chunk-size or trailer line longer than 64 KB"
+            else:
+                self._pending = pending
+        self._state, self._left = state, left
+        if not out:
+            return b""
+        return bytes(out[0]) if len(out) == 1 else b"".join(out)
+
+
+def _chunked_body(fp: Any) -> Optional[_ChunkedBody]:
+    """A bulk reader for ``fp`` (an ``http.client.HTTPResponse``) when its body is chunked and nothing of it has
+    been read yet; None otherwise (the body is read with ``fp.read1``)."""
+    if not isinstance(fp, http.client.HTTPResponse) or not fp.chunked or fp.chunk_left is not None:
+        return None
+    raw = fp.fp
+    if raw is None or not hasattr(raw, "read1") or getattr(fp, "_method", None) == "HEAD":
+        return None
+    return _ChunkedBody(raw.read1)
+
+
 def _read_body(
     response: requests.Response, provider: str, idle: Optional[float], budget: Optional[_Budget]
 ) -> Iterator[bytes]:
     """Yield the body's bytes as soon as the socket has them.
 
-    Reads with ``read1`` on the underlying ``http.client.HTTPResponse``: it returns what has arrived (one read
-    of the socket, at most one HTTP chunk) instead of waiting to fill a buffer, so a close-delimited body is
-    not held back the way ``iter_content``/``iter_lines`` hold it. With a ``budget`` (deadline), the socket
-    waits at most the time left before each read.
+    Every read returns what has arrived (one read of the socket, up to 64 KB) instead of waiting to fill a
+    buffer, so a close-delimited body is not held back the way ``iter_content``/``iter_lines`` hold it: a
+    chunked body through ``_ChunkedBody`` (all the chunks a read brings, unframed at once), any other through
+    ``read1`` on the underlying ``http.client.HTTPResponse``. With a ``budget`` (deadline), the socket waits at
+    most the time left before each read.
     """
     status = response.status_code
     raw = response.raw
@@ -565,7 +708,12 @@ def _read_body(
     if fp is None or not hasattr(fp, "read1"):  # pragma: no cover - exotic adapters
         fp = raw
     decoder = _decoder_for(response.headers.get("content-encoding", ""), provider)
-    read1 = fp.read1
+    body = _chunked_body(fp)
+    if body is not None:
+        setattr(response, _BODY_ATTR, body)  # release_after_end reads the rest of the body through it
+        read = body.read
+    else:
+        read = functools.partial(fp.read1, _READ_SIZE)
     sock = _socket_of(response) if budget is not None else None
     try:
         while True:
@@ -575,9 +723,11 @@ def _read_body(
                     raise budget.error(provider, "reading the response body", status)
                 if sock is not None:
                     sock.settimeout(left if idle is None or left < idle else idle)
-            data = read1(_READ_SIZE)
+            data = read()
             if not data:
-                break
+                if body is None or body.ended:
+                    break
+                continue  # the read brought only framing
             if decoder is not None:
                 data = decoder.decompress(data)
                 if not data:
@@ -616,6 +766,11 @@ def _read_body(
         ) from None
     except zlib.error:
         raise StreamParseError("the compressed body is corrupt", provider=provider, status_code=status) from None
+    except _MalformedChunk as exc:
+        raise IncompleteStreamError(
+            f"the body's chunked framing is broken ({exc}); the rest of the body cannot be read", provider=provider,
+            status_code=status,
+        ) from None
     except (OSError, http.client.HTTPException, ValueError, AttributeError, TypeError) as exc:
         # AttributeError/ValueError/TypeError: http.client after the socket was closed under it (a stream
         # closed from another thread).
@@ -669,22 +824,27 @@ def release_after_end(response: requests.Response) -> None:
     fp = getattr(response.raw, "_fp", None)
     sock = _socket_of(response)
     if fp is not None and sock is not None and hasattr(fp, "read1") and not getattr(fp, "will_close", True):
+        body: Optional[_ChunkedBody] = getattr(response, _BODY_ATTR, None)
+        read = body.read if body is not None else functools.partial(fp.read1, 8192)
         ends = time.monotonic() + _END_WAIT
         total = 0
         try:
             while total <= _END_BYTES:
-                left = ends - time.monotonic()
-                if left <= 0:
-                    break
-                sock.settimeout(left)
-                data = fp.read1(8192)
-                if not data:
+                at_end = body is not None and body.ended
+                if not at_end:
+                    left = ends - time.monotonic()
+                    if left <= 0:
+                        break
+                    sock.settimeout(left)
+                    data = read()
+                    total += len(data)
+                    at_end = body.ended if body is not None else not data
+                if at_end:
                     remaining = getattr(fp, "length", None)
                     if not (isinstance(remaining, int) and remaining > 0):
                         fp.close()  # as _read_body does: marks the http.client response finished
                         setattr(response, _COMPLETE_ATTR, True)
                     break
-                total += len(data)
-        except (OSError, http.client.HTTPException, ValueError, AttributeError):
+        except (OSError, http.client.HTTPException, ValueError, AttributeError, _MalformedChunk):
             pass
     close_response(response)
