@@ -4,20 +4,39 @@ It picks the provider's protocol module and glues the steps (encode, send, decod
 protocol-specific lives here.
 """
 
+import json
 import os
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+import re
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 import requests
 
 from .auth import SECRET_HEADERS, Auth, BearerAuth, HeaderKeyAuth, NoAuth, check_credential, read_env_credential
-from .errors import SHAPE_ERRORS, ConfigurationError, UnsupportedOperationError, shape_error
+from .errors import (
+    SHAPE_ERRORS,
+    APIStatusError,
+    ConfigurationError,
+    StreamParseError,
+    UnsupportedOperationError,
+    shape_error,
+    shorten,
+)
 from .presets import PRESETS, Preset, get_preset
 from .protocols import Endpoint, load, loads
 from .stream import ChatStream, Stream
 from .transport import DEFAULT_TIMEOUT, TimeoutSpec, Transport, close_response, release_after_end
-from .types import ChatRequest, ChatResponse, OllamaStreamChunk, StreamingResponse
+from .types import (
+    ChatRequest,
+    ChatResponse,
+    Delta,
+    OllamaStreamChunk,
+    StreamingChoice,
+    StreamingResponse,
+    ToolCall,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .batch import BatchRun
     from .ollama import OllamaClient
 
 __all__ = ["LlmClient"]
@@ -75,24 +94,52 @@ class _HttpBackend:
             options=endpoint.options,
         )
 
+    def _send(self, protocol: Any, http: Any, deadline: Optional[float]) -> requests.Response:
+        """Send; an HTTP error answer goes through the protocol's optional ``classify_error`` (a service's own
+        error codes say more than the status)."""
+        try:
+            return self.transport.send(http, deadline=deadline)
+        except APIStatusError as exc:
+            classify = getattr(protocol, "classify_error", None)
+            if classify is None:
+                raise
+            raise classify(exc) from None
+
     def chat(self, request: ChatRequest, endpoint: Endpoint, deadline: Optional[float]) -> ChatResponse:
         protocol = self.protocol
         http = protocol.encode_chat(request, endpoint, False)
         http.headers.update(endpoint.headers)
-        response = self.transport.send(http, deadline=deadline)
+        response = self._send(protocol, http, deadline)
         body = self.transport.read_all(response)
         data = loads(body.decode("utf-8", "replace"), endpoint.provider, "response body")
         try:
-            return protocol.decode_response(data, endpoint)  # type: ignore[no-any-return]
+            answer: ChatResponse = protocol.decode_response(data, endpoint)
         except SHAPE_ERRORS as exc:  # JSON of a shape the decoder did not expect: never a raw AttributeError
             raise shape_error(exc, endpoint.provider, "a response") from None
+        think_tags = endpoint.option("think_tags")
+        if think_tags:
+            from .thinktags import split_response
+
+            answer = split_response(answer, think_tags)
+        return answer
 
     def chat_stream(self, request: ChatRequest, endpoint: Endpoint, deadline: Optional[float]) -> ChatStream:
         protocol = self.protocol
         http = protocol.encode_chat(request, endpoint, True)
         http.headers.update(endpoint.headers)
-        response = self.transport.send(http, deadline=deadline)
-        chunks = protocol.decode_stream(self.transport.iter_bytes(response, deadline=deadline), endpoint)
+        response = self._send(protocol, http, deadline)
+        kind = _media_type(response)
+        if kind == "text/html":
+            raise _html_instead_of_stream(self.transport.read_all(response, deadline=deadline), response, endpoint)
+        if kind == "application/json":  # the server ignored "stream": true and sent the whole answer
+            chunks = _whole_answer(self.transport, response, protocol, endpoint, deadline)
+        else:
+            chunks = protocol.decode_stream(self.transport.iter_bytes(response, deadline=deadline), endpoint)
+        think_tags = endpoint.option("think_tags")
+        if think_tags:
+            from .thinktags import split_stream
+
+            chunks = split_stream(chunks, think_tags)
         return ChatStream(chunks, response=response, on_close=lambda: close_response(response),
                           on_end=lambda: release_after_end(response))
 
@@ -148,8 +195,14 @@ class LlmClient:
         options: Optional[Mapping[str, Any]] = None,
         name: Optional[str] = None,
         api_key_env: Optional[str] = None,
+        think_tags: Union[bool, str, None] = None,
     ) -> None:
         """A client for the provider called ``provider`` (see ``supported_providers()``).
+
+        ``think_tags=True`` moves ``<think>…</think>`` text inside answers to ``reasoning_content`` (for models
+        that reason inline: DeepSeek-R1 distills, Qwen3 on vLLM / llama.cpp, MiniMax), ``"open"`` when the
+        stream starts inside the reasoning; see ``llm_connector.thinktags``. Off by default, on by default in
+        presets whose service is known to do it; ``think_tags=False`` turns it off there.
 
         ``api_key_env`` names an environment variable holding the key, instead of ``api_key``: such a client
         pickles as its recipe and reads the key where it is unpickled (a client holding a literal key refuses
@@ -177,6 +230,8 @@ class LlmClient:
         base = normalize(base) if normalize is not None else base.rstrip("/")
         merged_options: Dict[str, Any] = dict(preset.options)
         merged_options.update(options or {})
+        if think_tags is not None:
+            merged_options["think_tags"] = think_tags
         label = name or provider
         endpoint = Endpoint(provider=label, base_url=base, auth=auth, headers={}, options=merged_options)
         transport = Transport(
@@ -190,7 +245,7 @@ class LlmClient:
         self._recipe: Optional[Dict[str, Any]] = None if literal else dict(
             provider=provider, api_key_env=api_key_env, base_url=base_url, timeout=timeout, deadline=deadline,
             proxy=proxy, headers=dict(headers) if headers else None, max_retries=max_retries, verify=verify,
-            auth=given_auth, options=dict(options) if options else None, name=name)
+            auth=given_auth, options=dict(options) if options else None, name=name, think_tags=think_tags)
         self._literal = literal
 
     # -- constructors -------------------------------------------------------------------------------------
@@ -290,6 +345,13 @@ class LlmClient:
     def aliyun_international(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
         """Aliyun DashScope's native API on the international host (``https://dashscope-intl.aliyuncs.com``)."""
         return cls("aliyun_international", api_key, **options)
+
+    @classmethod
+    def zhipu(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
+        """Zhipu GLM's native API v4 (``https://open.bigmodel.cn/api/paas/v4``): ``thinking``, reasoning,
+        tools with ``tool_stream``, vision, Zhipu's error codes. ``zhipu_openai_compatible`` is the same service
+        through the OpenAI module."""
+        return cls("zhipu", api_key, **options)
 
     @classmethod
     def hunyuan(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
@@ -529,6 +591,31 @@ class LlmClient:
         return Stream(writer(iter(stream), request.model), response=stream.response, on_close=stream.close,
                       provider=self.provider_name, model=request.model)
 
+    def chat_batch(
+        self,
+        requests: Iterable[Any],
+        *,
+        concurrency: int = 8,
+        ordered: bool = True,
+        progress: Any = None,
+        max_retries: int = 4,
+        total: Optional[int] = None,
+    ) -> "BatchRun":
+        """Send many requests from ``concurrency`` threads; an iterator of ``BatchResult`` (``index``, ``id``,
+        ``response`` or a typed ``error``, ``attempts``, ``elapsed``).
+
+        ``requests``: ``ChatRequest`` objects or ``(id, ChatRequest)`` pairs, read lazily. ``ordered``: results
+        in input order (else as they finish). ``progress``: None (a bar on stderr when it is a terminal), True,
+        False, or a callable taking a ``BatchProgress``. ``max_retries``: tries per item after the first, with
+        one backoff shared by all threads (honouring ``Retry-After``). Ctrl-C closes the requests in flight
+        and ends the iteration after the results that finished (``.interrupted`` is then True). See
+        ``llm_connector.batch``.
+        """
+        from .batch import run_batch
+
+        return run_batch(self, requests, concurrency=concurrency, ordered=ordered, progress=progress,
+                         max_retries=max_retries, total=total)
+
     def models(self) -> List[str]:
         """The model ids the service lists (``UnsupportedOperationError`` where it has no list)."""
         result: List[str] = self._backend.models(self._endpoint(None, None, None))
@@ -547,6 +634,53 @@ class LlmClient:
     def __repr__(self) -> str:
         verify = "" if self._verify is True else f", verify={self._verify!r}"
         return f"LlmClient(provider={self._provider!r}{verify})"
+
+
+def _media_type(response: Any) -> str:
+    return str(response.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+
+
+def _html_instead_of_stream(page: bytes, response: Any, endpoint: Endpoint) -> StreamParseError:
+    """A web page where a stream was asked for: a captive portal, a proxy's login page, a misrouted URL."""
+    found = re.search(rb"<title[^>]*>(.*?)</title", page, re.IGNORECASE | re.DOTALL)
+    title = shorten(found.group(1).decode("utf-8", "replace").strip(), 80) if found else ""
+    named = f", page title {title!r}" if title else ", no page title"
+    return StreamParseError(
+        f"a stream was asked for, but the answer is a web page (text/html{named}): a captive portal, a proxy's "
+        "login page or a wrong base_url?", provider=endpoint.provider, status_code=response.status_code,
+        body=title or page[:200])
+
+
+def _whole_answer(transport: Transport, response: Any, protocol: Any, endpoint: Endpoint,
+                  deadline: Optional[float]) -> Iterator[StreamingResponse]:
+    """A stream request answered with ``application/json``: a whole answer is one chunk, and the end."""
+    body = transport.read_all(response, deadline=deadline)
+    text = body.decode("utf-8", "replace")
+    try:
+        data = json.loads(text)
+    except ValueError:  # not one JSON document (NDJSON lines under a JSON label): read it as the stream
+        yield from protocol.decode_stream(iter([body]), endpoint)
+        return
+    if not isinstance(data, dict):
+        yield from protocol.decode_stream(iter([body]), endpoint)
+        return
+    yield _as_chunk(protocol.decode_response(data, endpoint))
+
+
+def _as_chunk(answer: ChatResponse) -> StreamingResponse:
+    """A whole answer as the one chunk of a stream (what ``collect()`` turns back into the same answer)."""
+    choices = []
+    for choice in answer.choices:
+        message = choice.message
+        calls = [ToolCall(c.id, c.type, c.function, i, c.thought_signature)
+                 for i, c in enumerate(message.tool_calls or ())] or None
+        text = message.text_content() or None
+        delta = Delta("assistant", text, message.reasoning_content, calls)
+        choices.append(StreamingChoice(choice.index, delta, choice.finish_reason, choice.finish_reason_raw,
+                                       choice.logprobs))
+    return StreamingResponse(answer.id, "chat.completion.chunk", answer.created, answer.model, choices,
+                             answer.content, answer.reasoning_content, answer.usage, answer.system_fingerprint,
+                             answer.raw)
 
 
 def _literal_secret(api_key: Optional[str], headers: Optional[Mapping[str, str]], proxy: Optional[str],

@@ -37,7 +37,14 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, Union
 from urllib.parse import urlsplit
 
-from ..errors import ConfigurationError, IncompleteStreamError, StreamParseError, shorten
+from ..errors import (
+    APIStatusError,
+    ConfigurationError,
+    IncompleteStreamError,
+    ServerError,
+    StreamParseError,
+    shorten,
+)
 from ..lines import iter_ndjson
 from ..stream import ToolCallMerger
 from ..transport import HttpRequest
@@ -54,6 +61,8 @@ from ..types import (
     Role,
     StreamingChoice,
     StreamingResponse,
+    TextBlock,
+    Tool,
     ToolCall,
     Usage,
     _Data,
@@ -101,6 +110,16 @@ __all__ = [
     "decode_version",
     "encode_stream",
     "to_ollama_chunks",
+    "API_VERSION",
+    "decode_request",
+    "encode_response",
+    "encode_ndjson",
+    "encode_error",
+    "encode_error_event",
+    "encode_tags",
+    "decode_show_request",
+    "encode_show_response",
+    "encode_version_response",
 ]
 
 NAME = "ollama"
@@ -380,7 +399,10 @@ def _object(obj: Any, provider: str) -> Dict[str, Any]:
         raise StreamParseError("the service sent a line that is not a JSON object", provider=provider,
                                body=shorten(obj, 200))
     if obj.get("error"):
-        raise stream_error(obj, provider)
+        error = stream_error(obj, provider)
+        if type(error) is APIStatusError:  # Ollama gives no error type: its model runner failed
+            error = ServerError(error.message, provider=provider, body=error.body)
+        raise error
     return obj
 
 
@@ -668,8 +690,9 @@ def decode_version(data: Any, endpoint: Endpoint) -> str:
 
 # -- writing Ollama's stream (chat_stream_ollama) ---------------------------------------------------------
 
-# Finish reasons in Ollama's words: a turn that called tools is "stop" to Ollama (the calls are in the message).
-_DONE_REASONS = {"tool_calls": "stop"}
+# Finish reasons in Ollama's words ("stop", "length"; it also says "load" and "unload"): a turn that called tools
+# is "stop" to Ollama (the calls are in the message), and so is every other word Ollama has none for.
+_DONE_REASONS = {"stop": "stop", "length": "length"}
 _DURATIONS = ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration")
 
 
@@ -703,7 +726,7 @@ def _arguments(text: str) -> Any:
 
 def _done_chunk(model: str, finish: Optional[str], usage: Optional[Usage],
                 timings: Optional[Mapping[str, Any]]) -> OllamaStreamChunk:
-    reason = _DONE_REASONS.get(finish, finish) if finish else "stop"
+    reason = finish or "stop"  # already in Ollama's words
     chunk = OllamaStreamChunk(model, _now(), OllamaMessage("assistant", ""), True, reason)
     if usage is not None:
         chunk.prompt_eval_count = usage.prompt_tokens
@@ -725,10 +748,11 @@ def encode_stream(chunks: Iterator[StreamingResponse], model: str) -> Iterator[O
       one chunk, after the text;
     - the one ``done: true`` chunk is written when the upstream stream ends, so usage that arrives after the
       finish chunk (OpenAI's separate usage chunk) still counts. It carries ``done_reason`` (the last finish
-      reason: ``stop``, ``length``, ...; a tool-call turn is ``stop``, as Ollama says; ``stop`` when the
-      provider gave none) and ``prompt_eval_count`` / ``eval_count`` from the provider's usage, when it gave
-      usage. Durations are never made up: they are left out, unless the provider is Ollama itself, whose
-      measured durations are passed on.
+      reason in Ollama's words: ``stop`` or ``length``; a tool-call turn and every other word is ``stop``, as
+      Ollama says; ``stop`` when the provider gave none; Ollama's own ``done_reason`` passes through unchanged,
+      ``load`` and ``unload`` among them) and ``prompt_eval_count`` / ``eval_count`` from the provider's
+      usage, when it gave usage. Durations are never made up: they are left out, unless the provider is
+      Ollama itself, whose measured durations are passed on.
 
     Errors from upstream propagate; no ``done`` chunk follows them. Only the first choice is followed.
     """
@@ -745,7 +769,9 @@ def encode_stream(chunks: Iterator[StreamingResponse], model: str) -> Iterator[O
                 for piece in first.delta.tool_calls:
                     tools.add(piece)
             if first.finish_reason is not None:
-                finish = first.finish_reason
+                raw = chunk.raw  # Ollama's own line: its done_reason goes through as it is ("load", new words)
+                own = raw.get("done_reason") if isinstance(raw, Mapping) and "done" in raw else None
+                finish = own if isinstance(own, str) and own else _DONE_REASONS.get(first.finish_reason, "stop")
         if text or reasoning:
             yield OllamaStreamChunk(model, _now(), OllamaMessage("assistant", text or "", reasoning or None), False)
         if chunk.usage is not None:
@@ -758,3 +784,189 @@ def encode_stream(chunks: Iterator[StreamingResponse], model: str) -> Iterator[O
 
 
 to_ollama_chunks = encode_stream  # the earlier name, kept working
+
+
+# -- a gateway's side: reading callers' requests, writing answers in Ollama's shape -------------------------
+#
+# ``decode_request`` reads what an Ollama-API caller (Zed, Open WebUI, the ollama client) sends to
+# ``POST /api/chat``; ``encode_response``, ``encode_ndjson`` (``encode_stream``'s chunks as NDJSON bytes) and
+# ``encode_error`` write the answer; ``encode_tags``, ``decode_show_request`` / ``encode_show_response`` and
+# ``encode_version_response`` answer the model routes those tools call first.
+
+#: The Ollama version ``GET /api/version`` reports: the API this module speaks (tools check it for features).
+API_VERSION = "0.12.10"
+
+# Ollama option name -> ChatRequest field, with the JSON type the option takes.
+_CALLER_OPTIONS: Tuple[Tuple[str, str, Any], ...] = (
+    ("temperature", "temperature", float), ("top_p", "top_p", float), ("num_predict", "max_tokens", int),
+    ("seed", "seed", int), ("presence_penalty", "presence_penalty", float),
+    ("frequency_penalty", "frequency_penalty", float),
+)
+_CALLER_EFFORTS = {"low": "low", "medium": "medium", "high": "high"}
+
+
+def _caller_message(item: Dict[str, Any], where: str, call_ids: List[str], position: int) -> Message:
+    """One Ollama message. Ollama's tool calls carry no ids: the gateway numbers them (``call_<turn>_<n>``) and
+    gives each following tool result the id of the call it answers (by ``tool_name``, else in order)."""
+    from ._caller import fail, get, need, objects
+
+    role = need(item, "role", str, where)
+    text = get(item, "content", str, where) or ""
+    images = get(item, "images", list, where) or []
+    if not all(isinstance(i, str) for i in images):
+        raise fail(f"{where}.images", "expected an array of base64 strings")
+    content: Any = text
+    if images:
+        content = ([TextBlock(text)] if text else []) + [ImageBlock.from_base64("image/png", i) for i in images]
+    if role == "tool":
+        name = get(item, "tool_name", str, where) or get(item, "name", str, where)
+        ident = _answered_call(call_ids, name)
+        return Message(Role.TOOL, content, name, None, ident)
+    calls = []
+    for i, call in enumerate(objects(item, "tool_calls", where)):
+        fn = need(call, "function", dict, f"{where}.tool_calls[{i}]")
+        arguments = fn.get("arguments")
+        arguments = arguments if isinstance(arguments, str) else json_body(arguments or {}).decode("utf-8")
+        ident = get(call, "id", str, f"{where}.tool_calls[{i}]") or f"call_{position}_{i}"
+        name = need(fn, "name", str, f"{where}.tool_calls[{i}].function")
+        calls.append(ToolCall(ident, "function", FunctionCall(name, arguments), i))
+    if calls:
+        call_ids[:] = [f"{c.function.name}\0{c.id}" for c in calls]
+    try:
+        return Message(role, content if content or not calls else None,
+                       None, calls or None, None, get(item, "thinking", str, where))
+    except ConfigurationError as exc:
+        raise fail(where, exc.message) from None
+
+
+def _answered_call(call_ids: List[str], name: Optional[str]) -> str:
+    """The id of the open call a tool result answers (and that call is then answered)."""
+    for i, entry in enumerate(call_ids):
+        call_name, _, ident = entry.partition("\0")
+        if name is None or call_name == name:
+            del call_ids[i]
+            return ident
+    return f"call_{name or 'unknown'}"
+
+
+def _caller_format(value: Any) -> Optional[Dict[str, Any]]:
+    from ._caller import fail
+
+    if value is None or value == "":
+        return None
+    if value == "json":
+        return {"type": "json_object"}
+    if isinstance(value, dict):
+        return {"type": "json_schema", "json_schema": {"name": "response", "schema": value}}
+    raise fail("format", f"expected \"json\" or a JSON schema object, got {shorten(repr(value), 80)}")
+
+
+def decode_request(data: Any) -> ChatRequest:
+    """A caller's ``POST /api/chat`` body -> ``ChatRequest``. ``stream`` is True unless the body says
+    ``false`` (Ollama streams by default); ``options`` (temperature, top_p, num_predict, seed, stop, penalties),
+    ``format``, ``think`` (a bool or low/medium/high) and ``tools`` (OpenAI's shape) are read. A body of the
+    wrong shape raises ``ConfigurationError`` naming the field."""
+    from ._caller import body_object, fail, get, need, objects, stop_words
+
+    body = body_object(data)
+    model = need(body, "model", str)
+    items = objects(body, "messages")
+    if not items:
+        raise fail("messages", "expected a non-empty array of messages")
+    call_ids: List[str] = []
+    request = ChatRequest(model, [_caller_message(m, f"messages[{i}]", call_ids, i) for i, m in enumerate(items)])
+    options = get(body, "options", dict) or {}
+    for theirs, ours, kind in _CALLER_OPTIONS:
+        value = get(options, theirs, kind, "options")
+        if value is not None:
+            setattr(request, ours, value)
+    request.stop = stop_words(options.get("stop"), "options.stop")
+    request.response_format = _caller_format(body.get("format"))
+    think = get(body, "think", (bool, str))
+    if isinstance(think, bool):
+        request.enable_thinking = think
+    elif think is not None:
+        if think not in _CALLER_EFFORTS:
+            raise fail("think", f"expected true, false, low, medium or high, got {think!r}")
+        request.reasoning_effort = _CALLER_EFFORTS[think]
+    tools = objects(body, "tools")
+    if tools:
+        request.tools = []
+        for i, tool in enumerate(tools):
+            fn = need(tool, "function", dict, f"tools[{i}]")
+            request.tools.append(Tool(need(fn, "name", str, f"tools[{i}].function"),
+                                      get(fn, "description", str, f"tools[{i}].function"),
+                                      get(fn, "parameters", dict, f"tools[{i}].function")))
+    request.stream = get(body, "stream", bool) is not False
+    return request
+
+
+def encode_response(response: ChatResponse) -> Dict[str, Any]:
+    """A ``ChatResponse`` as Ollama's one ``/api/chat`` answer (``done: true``, token counts when known)."""
+    choice = response.choices[0] if response.choices else None
+    message = choice.message if choice else Message(Role.ASSISTANT, response.content)
+    wire: Dict[str, Any] = {"role": "assistant", "content": message.text_content()}
+    if message.reasoning_content:
+        wire["thinking"] = message.reasoning_content
+    if message.tool_calls:
+        merger = ToolCallMerger()
+        for call in message.tool_calls:
+            merger.add(call)
+        wire["tool_calls"] = _wire_calls(merger)
+    finish = choice.finish_reason if choice else None
+    out: Dict[str, Any] = {"model": response.model, "created_at": _now(), "message": wire, "done": True,
+                           "done_reason": _DONE_REASONS.get(finish, finish) if finish else "stop"}
+    if response.usage is not None:
+        out["prompt_eval_count"] = response.usage.prompt_tokens
+        out["eval_count"] = response.usage.completion_tokens
+    return out
+
+
+def encode_ndjson(chunks: Iterable[StreamingResponse], model: str) -> Iterator[bytes]:
+    """``encode_stream`` as NDJSON bytes, one ``{...}\\n`` line per chunk."""
+    for chunk in encode_stream(iter(chunks), model):
+        yield json_body(chunk.to_dict()) + b"\n"
+
+
+def encode_error(message: str, status: int, code: Optional[str] = None) -> Dict[str, Any]:
+    """Ollama's error object: ``{"error": "<message>"}``."""
+    return {"error": message}
+
+
+def encode_error_event(message: str, status: int, code: Optional[str] = None) -> bytes:
+    """An error inside a stream already under way: one ``{"error": ...}`` line (no ``done`` line follows)."""
+    return json_body(encode_error(message, status, code)) + b"\n"
+
+
+_DETAILS = {"parent_model": "", "format": "", "family": "", "families": None, "parameter_size": "",
+            "quantization_level": ""}
+
+
+def encode_tags(ids: Iterable[str]) -> Dict[str, Any]:
+    """``GET /api/tags`` for model ids served by another provider (no size or digest: none is known)."""
+    return {"models": [{"name": i, "model": i, "modified_at": "1970-01-01T00:00:00Z", "size": 0, "digest": "",
+                        "details": dict(_DETAILS)} for i in ids]}
+
+
+def decode_show_request(data: Any) -> str:
+    """The model a ``POST /api/show`` body names (``model``, or the older ``name``)."""
+    from ._caller import body_object, fail, get
+
+    body = body_object(data)
+    name = get(body, "model", str) or get(body, "name", str)
+    if not name:
+        raise fail("model", "missing")
+    return str(name)
+
+
+def encode_show_response(name: str) -> Dict[str, Any]:
+    """``POST /api/show`` for a model served by another provider: what is known is its name and that it chats
+    and takes tools."""
+    return {"modelfile": f"# {name}, served by llm_connector's gateway\n", "parameters": "", "template": "",
+            "details": dict(_DETAILS), "model_info": {}, "capabilities": ["completion", "tools"],
+            "modified_at": "1970-01-01T00:00:00Z"}
+
+
+def encode_version_response() -> Dict[str, Any]:
+    """``GET /api/version``."""
+    return {"version": API_VERSION}
