@@ -498,8 +498,35 @@ class ResponseFormat:
         return {"type": "json_schema", "json_schema": {"name": name, "schema": dict(schema), "strict": strict}}
 
 
+def _messages(messages: Sequence[Union[Message, Mapping[str, Any]]]) -> List[Message]:
+    """``messages`` as ``Message`` objects: OpenAI-style dicts converted once, with ``Message.from_dict``. A
+    list of ``Message`` objects is kept as it is (the same list)."""
+    if isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, (list, tuple)):
+        raise ConfigurationError(
+            f"messages: expected a list of Message objects or dicts, got {shorten(repr(messages), 80)}")
+    if isinstance(messages, list) and all(type(m) is Message for m in messages):
+        return messages
+    out: List[Message] = []
+    for i, message in enumerate(messages):
+        if isinstance(message, Message):
+            out.append(message)
+            continue
+        if not isinstance(message, Mapping) or "role" not in message:
+            raise ConfigurationError(
+                f'messages[{i}]: expected a Message or a dict with "role", got {shorten(repr(message), 80)}')
+        try:
+            out.append(Message.from_dict(message))
+        except (ConfigurationError, StreamParseError, TypeError, ValueError, AttributeError) as exc:
+            detail = exc.message if isinstance(exc, (ConfigurationError, StreamParseError)) else str(exc)
+            raise ConfigurationError(f"messages[{i}]: {detail}") from None
+    return out
+
+
 class ChatRequest(_Data):
     """What to ask. Only ``model`` and ``messages`` are needed; every other field is left out when None.
+
+    ``messages`` are ``Message`` objects or OpenAI-style dicts (``{"role": "user", "content": "hi"}``, also
+    with ``tool_calls`` and ``tool_call_id``), converted once, here, with ``Message.from_dict``.
 
     Reasoning switches: ``enable_thinking`` (on/off where the service has a switch), ``reasoning_effort``
     (``"low"``/``"medium"``/``"high"``, OpenAI o-series and compatible), ``thinking_budget`` (tokens, Anthropic
@@ -537,7 +564,7 @@ class ChatRequest(_Data):
         "reasoning_effort", "thinking_budget", "extra_body"
     )
 
-    def __init__(self, model: str = "", messages: Optional[List[Message]] = None,
+    def __init__(self, model: str = "", messages: Optional[Sequence[Union[Message, Mapping[str, Any]]]] = None,
             temperature: Optional[float] = None, top_p: Optional[float] = None, max_tokens: Optional[int] = None,
             stream: Optional[bool] = None, stop: Optional[Union[str, List[str]]] = None,
             presence_penalty: Optional[float] = None, frequency_penalty: Optional[float] = None,
@@ -547,7 +574,7 @@ class ChatRequest(_Data):
             reasoning_effort: Optional[str] = None, thinking_budget: Optional[int] = None,
             extra_body: Optional[Dict[str, Any]] = None) -> None:
         self.model = model
-        self.messages = [] if messages is None else messages
+        self.messages = [] if messages is None else _messages(messages)
         self.temperature = temperature
         self.top_p = top_p
         self.max_tokens = max_tokens
