@@ -6,6 +6,9 @@
   backoff and jitter, or the wait the service asked for (``Retry-After``, ``retry-after-ms``, a delay in the
   error body) when that is at most ``MAX_RETRY_DELAY``. Each try is authorised anew (a fresh signature).
 - Redirects are followed here, and a redirect to another origin carries no credentials.
+- Settings from the environment (proxy variables, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``) are
+  read once per client, not on every call, with requests' rules; ``~/.netrc`` never (``_Environment``). A
+  ``session`` the caller passes is used as configured: requests reads the environment on each of its calls.
 - Every foreign exception (requests, urllib3, http.client, socket, zlib) becomes one of ours, built from
   parts we control: requests' own texts carry URLs and header values. Ours are raised outside the
   ``except`` block, so no foreign exception hangs on them as ``__context__`` either.
@@ -18,6 +21,7 @@
 import functools
 import http.client
 import logging
+import os
 import random
 import socket
 import time
@@ -170,6 +174,46 @@ def _make_session(pool_size: int) -> requests.Session:
     return session
 
 
+class _Environment:
+    """The settings requests takes from the environment, read once per client instead of on every call.
+
+    With ``trust_env`` (its default) a ``requests.Session`` looks up the proxy variables (``HTTP_PROXY``,
+    ``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``, any case) and the CA bundle (``REQUESTS_CA_BUNDLE``,
+    ``CURL_CA_BUNDLE``) for every request: about a tenth of a millisecond each time. A transport that makes its
+    own session turns ``trust_env`` off and gives requests the same settings from here: the CA bundle read when
+    the client is built, the proxies for a host read on the client's first request to it (``NO_PROXY`` decides
+    by host), with requests' own functions, so the rules are requests' rules. ``.netrc`` is never read (an API
+    key is never replaced by, or mixed with, a netrc login). A variable changed afterwards is seen by a new
+    client.
+    """
+
+    __slots__ = ("_proxies", "verify", "_by_origin")
+
+    #: Hosts whose proxy settings are kept; past this the cache starts again (a client talks to a few hosts).
+    MAX_HOSTS = 64
+
+    def __init__(self, proxies: Optional[Dict[str, str]], verify: Union[bool, str]) -> None:
+        self._proxies = proxies
+        if verify is True:
+            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        self.verify = verify
+        self._by_origin: Dict[str, Dict[str, str]] = {}
+
+    def proxies_for(self, url: str) -> Dict[str, str]:
+        """The proxies requests would use for ``url``: the client's ``proxy`` first, then the environment's."""
+        cut = url.find("/", url.find("//") + 2)
+        origin = url if cut < 0 else url[:cut]
+        found = self._by_origin.get(origin)
+        if found is None:
+            found = dict(self._proxies or {})
+            for scheme, proxy in requests.utils.get_environ_proxies(url, no_proxy=None).items():
+                found.setdefault(scheme, proxy)
+            if len(self._by_origin) >= self.MAX_HOSTS:
+                self._by_origin.clear()
+            self._by_origin[origin] = found
+        return found
+
+
 class _Budget:
     """The time one call may take (``deadline``): ``seconds`` in all, up to ``ends_at`` (monotonic)."""
 
@@ -222,6 +266,11 @@ class Transport:
         self._own_session = session is None
         self.session = session if session is not None else _make_session(32)
         self._sleep = sleep
+        self._environment: Optional[_Environment] = None
+        if self._own_session:
+            # requests reads the environment on every call; ours is read once (see _Environment).
+            self.session.trust_env = False
+            self._environment = _Environment(self.proxies, verify)
 
     def __repr__(self) -> str:
         return f"Transport(provider={self.provider!r}, timeout={self.timeout!r}, max_retries={self.max_retries!r})"
@@ -312,6 +361,7 @@ class Transport:
                 raise budget.error(self.provider, "waiting to send the request")
             connect = left if connect is None or left < connect else connect
             read = left if read is None or left < read else read
+        environment = self._environment
         started = time.monotonic()
         error: Optional[LlmConnectorError] = None
         try:
@@ -322,8 +372,8 @@ class Transport:
                 headers=headers,
                 stream=True,
                 timeout=(connect, read),
-                proxies=self.proxies,
-                verify=self.verify,
+                proxies=self.proxies if environment is None else environment.proxies_for(url),
+                verify=self.verify if environment is None else environment.verify,
                 allow_redirects=False,
                 auth=_KEEP_AUTH,
             )

@@ -345,3 +345,23 @@ def test_verify_accepts_the_callers_own_ca_file(tls_server, tls_files):
     client = LlmClient.openai(KEY, base_url=tls_server + "/v1", max_retries=0, verify=tls_files["cert"])
     assert client.chat(request()).content == "secure"
 
+
+def test_the_ca_bundle_variable_is_read_when_the_client_is_built(tls_server, tls_files, monkeypatch):
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    before = LlmClient.openai(KEY, base_url=tls_server + "/v1", max_retries=0)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls_files["cert"])
+    after = LlmClient.openai(KEY, base_url=tls_server + "/v1", max_retries=0)
+    assert after.chat(request()).content == "secure"
+    with pytest.raises(APIConnectionError, match="TLS"):
+        before.chat(request())  # built before the variable was set: the default CA store
+
+
+@pytest.mark.filterwarnings("ignore:Unverified HTTPS request")
+def test_the_ca_bundle_variable_never_turns_verification_back_on_or_replaces_the_callers_file(
+        tls_server, tls_files, monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/ca.pem")
+    insecure = LlmClient.openai(KEY, base_url=tls_server + "/v1", max_retries=0, verify=False)
+    own = LlmClient.openai(KEY, base_url=tls_server + "/v1", max_retries=0, verify=tls_files["cert"])
+    assert insecure.chat(request()).content == own.chat(request()).content == "secure"
+
