@@ -20,7 +20,7 @@ from .auth import (
     check_credential,
     read_env_credential,
 )
-from .errors import SHAPE_ERRORS, ConfigurationError, UnsupportedOperationError, shape_error
+from .errors import SHAPE_ERRORS, APIStatusError, ConfigurationError, UnsupportedOperationError, shape_error
 from .presets import DETECT_ORDER, PRESETS, Preset, get_preset
 from .protocols import Endpoint, load, loads
 from .stream import ChatStream, Stream
@@ -89,11 +89,22 @@ class _HttpBackend:
             options=endpoint.options,
         )
 
+    def _send(self, protocol: Any, http: Any, deadline: Optional[float]) -> requests.Response:
+        """Send; an HTTP error answer goes through the protocol's optional ``classify_error`` (a service's own
+        error codes say more than the status)."""
+        try:
+            return self.transport.send(http, deadline=deadline)
+        except APIStatusError as exc:
+            classify = getattr(protocol, "classify_error", None)
+            if classify is None:
+                raise
+            raise classify(exc) from None
+
     def chat(self, request: ChatRequest, endpoint: Endpoint, deadline: Optional[float]) -> ChatResponse:
         protocol = self.protocol
         http = protocol.encode_chat(request, endpoint, False)
         http.headers.update(endpoint.headers)
-        response = self.transport.send(http, deadline=deadline)
+        response = self._send(protocol, http, deadline)
         body = self.transport.read_all(response)
         data = loads(body.decode("utf-8", "replace"), endpoint.provider, "response body")
         try:
@@ -105,7 +116,7 @@ class _HttpBackend:
         protocol = self.protocol
         http = protocol.encode_chat(request, endpoint, True)
         http.headers.update(endpoint.headers)
-        response = self.transport.send(http, deadline=deadline)
+        response = self._send(protocol, http, deadline)
         chunks = protocol.decode_stream(self.transport.iter_bytes(response, deadline=deadline), endpoint)
         return ChatStream(chunks, response=response, on_close=lambda: close_response(response),
                           on_end=lambda: release_after_end(response))
@@ -302,6 +313,13 @@ class LlmClient:
     def aliyun_international(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
         """Aliyun DashScope's native API on the international host (``https://dashscope-intl.aliyuncs.com``)."""
         return cls("aliyun_international", api_key, **options)
+
+    @classmethod
+    def zhipu(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
+        """Zhipu GLM's native API v4 (``https://open.bigmodel.cn/api/paas/v4``): ``thinking``, reasoning,
+        tools with ``tool_stream``, vision, Zhipu's error codes. ``zhipu_openai_compatible`` is the same service
+        through the OpenAI module."""
+        return cls("zhipu", api_key, **options)
 
     @classmethod
     def hunyuan(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":

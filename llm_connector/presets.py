@@ -156,6 +156,8 @@ PRESETS: Dict[str, Preset] = {
         Preset("aliyun_international", "dashscope", "https://dashscope-intl.aliyuncs.com/api/v1",
                ("DASHSCOPE_API_KEY",), options={"models": False}, default_model="qwen-plus",
                description="Aliyun DashScope, international (Singapore) host (native API, Qwen)"),
+        Preset("zhipu", "zhipu", "https://open.bigmodel.cn/api/paas/v4", ("ZHIPU_API_KEY",),
+               options={"models": False}, default_model="glm-4.5-flash", description="Zhipu GLM (native API v4)"),
         Preset("hunyuan", "openai", "https://api.hunyuan.cloud.tencent.com/v1", ("HUNYUAN_API_KEY",),
                default_model="hunyuan-turbos-latest", description="Tencent Hunyuan (OpenAI-compatible endpoint)"),
         Preset("tencent", "tencent", "https://hunyuan.tencentcloudapi.com",

@@ -475,6 +475,9 @@ NATIVE = {
                   'id:1\nevent:result\n:HTTP_STATUS/200\ndata:{"output":{"choices":[{"message":'
                   '{"content":"a","role":"assistant"},"finish_reason":"null"}]},"request_id":"r"}\n\n',
                   'id:2\nevent:error\n:HTTP_STATUS/500\ndata:{"code":"InternalError","message":"boom"}\n\n'),
+    "zhipu": (lambda url: LlmClient.zhipu(KEY, base_url=url, max_retries=0, timeout=3),
+              'data: {"id":"z","choices":[{"index":0,"delta":{"content":"a"}}]}\n\n',
+              'data: {"error":{"code":"500","message":"boom"}}\n\n'),
 }
 
 NATIVE_FAULTS = {

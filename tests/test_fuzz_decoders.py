@@ -20,7 +20,7 @@ from llm_connector.errors import (
 from llm_connector.protocols import Endpoint, load
 from llm_connector.stream import ChatStream
 
-PROTOCOLS = [name for name in ("openai", "anthropic", "gemini", "ollama", "bedrock", "tencent", "dashscope")
+PROTOCOLS = [name for name in ("openai", "anthropic", "gemini", "ollama", "bedrock", "tencent", "dashscope", "zhipu")
              if importlib.util.find_spec("llm_connector.protocols." + name) is not None]
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -110,11 +110,12 @@ KEYS: Dict[str, List[str]] = {
                   "text", "role"],
 }
 KEYS["bedrock"] = KEYS["anthropic"]
+KEYS["zhipu"] = KEYS["openai"]
 WORDS = ["message_start", "content_block_start", "content_block_delta", "content_block_stop", "message_delta",
          "message_stop", "ping", "error", "text", "text_delta", "thinking", "thinking_delta", "signature_delta",
          "input_json_delta", "tool_use", "tool_calls", "function", "stop", "STOP", "MAX_TOKENS", "SAFETY",
          "end_turn", "max_tokens", "assistant", "model", "[DONE]", "", "null", "2024-01-01T00:00:00Z",
-         "sensitive", "AuthFailure.SignatureFailure", "LimitExceeded"]
+         "sensitive", "AuthFailure.SignatureFailure", "LimitExceeded", "network_error", "1261", "1113"]
 
 
 def json_values(protocol: str) -> st.SearchStrategy[Any]:
@@ -152,6 +153,7 @@ KNOWN_SHAPES: Dict[str, List[Any]] = {
     "ollama": [{"done": True, "eval_count": "x", "prompt_eval_count": 1}, {"message": 5}],
 }
 KNOWN_SHAPES["bedrock"] = KNOWN_SHAPES["anthropic"]
+KNOWN_SHAPES["zhipu"] = KNOWN_SHAPES["openai"] + [{"error": {"code": 1261}}, {"error": {"code": ["x"]}}]
 KNOWN_SHAPES["dashscope"] = [{"output": 5}, {"output": {"choices": [5]}}, {"output": {"choices": [{"message": 5}]}},
                              {"output": {"choices": [{"message": {"content": [5, {"text": 1}]}}]}},
                              {"code": 5}, {"usage": {"input_tokens": "x"}}]

@@ -6,7 +6,7 @@ from llm_connector import ChatRequest, IncompleteStreamError, LlmClient, Message
 from llm_connector.protocols import StreamState, drive, dumps, finish_reason, json_body, load, merge_extra
 from llm_connector.testing import Reply
 
-MODULES = ("openai", "anthropic", "bedrock", "gemini", "ollama", "tencent", "dashscope")
+MODULES = ("openai", "anthropic", "bedrock", "gemini", "ollama", "tencent", "dashscope", "zhipu")
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -11,6 +11,8 @@ Every protocol module defines (``request`` is a ``ChatRequest``, ``endpoint`` an
     def encode_models(endpoint) -> HttpRequest                             # optional: a model list
     def decode_models(data: Any, endpoint) -> List[str]                    # optional
     def normalize_base_url(url: str) -> str                                # optional
+    def classify_error(error: APIStatusError) -> APIStatusError            # optional: an HTTP error answer
+                                                                           # re-classed by the service's own codes
     # the gateway's side, where the module offers it: the caller's wire -> ours -> the caller's wire
     def decode_request(data: Any) -> ChatRequest                           # a caller's parsed request body
     def encode_response(response: ChatResponse) -> Dict[str, Any]         # a whole answer, as the wire's JSON
