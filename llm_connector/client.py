@@ -5,7 +5,7 @@ protocol-specific lives here.
 """
 
 import os
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Type, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Type, Union
 
 import requests
 
@@ -28,6 +28,7 @@ from .transport import DEFAULT_TIMEOUT, TimeoutSpec, Transport, close_response, 
 from .types import ChatRequest, ChatResponse, OllamaStreamChunk, StreamingResponse
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .batch import BatchRun
     from .ollama import OllamaClient
 
 __all__ = ["LlmClient"]
@@ -544,6 +545,31 @@ class LlmClient:
         ).to_ollama_chunks
         return Stream(writer(iter(stream), request.model), response=stream.response, on_close=stream.close,
                       provider=self.provider_name, model=request.model)
+
+    def chat_batch(
+        self,
+        requests: Iterable[Any],
+        *,
+        concurrency: int = 8,
+        ordered: bool = True,
+        progress: Any = None,
+        max_retries: int = 4,
+        total: Optional[int] = None,
+    ) -> "BatchRun":
+        """Send many requests from ``concurrency`` threads; an iterator of ``BatchResult`` (``index``, ``id``,
+        ``response`` or a typed ``error``, ``attempts``, ``elapsed``).
+
+        ``requests``: ``ChatRequest`` objects or ``(id, ChatRequest)`` pairs, read lazily. ``ordered``: results
+        in input order (else as they finish). ``progress``: None (a bar on stderr when it is a terminal), True,
+        False, or a callable taking a ``BatchProgress``. ``max_retries``: tries per item after the first, with
+        one backoff shared by all threads (honouring ``Retry-After``). Ctrl-C closes the requests in flight
+        and ends the iteration after the results that finished (``.interrupted`` is then True). See
+        ``llm_connector.batch``.
+        """
+        from .batch import run_batch
+
+        return run_batch(self, requests, concurrency=concurrency, ordered=ordered, progress=progress,
+                         max_retries=max_retries, total=total)
 
     def models(self) -> List[str]:
         """The model ids the service lists (``UnsupportedOperationError`` where it has no list)."""
