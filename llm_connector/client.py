@@ -4,7 +4,9 @@ It picks the provider's protocol module and glues the steps (encode, send, decod
 protocol-specific lives here.
 """
 
+import json
 import os
+import re
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Type, Union
 
 import requests
@@ -20,12 +22,28 @@ from .auth import (
     check_credential,
     read_env_credential,
 )
-from .errors import SHAPE_ERRORS, APIStatusError, ConfigurationError, UnsupportedOperationError, shape_error
+from .errors import (
+    SHAPE_ERRORS,
+    APIStatusError,
+    ConfigurationError,
+    StreamParseError,
+    UnsupportedOperationError,
+    shape_error,
+    shorten,
+)
 from .presets import DETECT_ORDER, PRESETS, Preset, get_preset
 from .protocols import Endpoint, load, loads
 from .stream import ChatStream, Stream
 from .transport import DEFAULT_TIMEOUT, TimeoutSpec, Transport, close_response, release_after_end
-from .types import ChatRequest, ChatResponse, OllamaStreamChunk, StreamingResponse
+from .types import (
+    ChatRequest,
+    ChatResponse,
+    Delta,
+    OllamaStreamChunk,
+    StreamingChoice,
+    StreamingResponse,
+    ToolCall,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .batch import BatchRun
@@ -118,7 +136,13 @@ class _HttpBackend:
         http = protocol.encode_chat(request, endpoint, True)
         http.headers.update(endpoint.headers)
         response = self._send(protocol, http, deadline)
-        chunks = protocol.decode_stream(self.transport.iter_bytes(response, deadline=deadline), endpoint)
+        kind = _media_type(response)
+        if kind == "text/html":
+            raise _html_instead_of_stream(self.transport.read_all(response, deadline=deadline), response, endpoint)
+        if kind == "application/json":  # the server ignored "stream": true and sent the whole answer
+            chunks = _whole_answer(self.transport, response, protocol, endpoint, deadline)
+        else:
+            chunks = protocol.decode_stream(self.transport.iter_bytes(response, deadline=deadline), endpoint)
         return ChatStream(chunks, response=response, on_close=lambda: close_response(response),
                           on_end=lambda: release_after_end(response))
 
@@ -589,6 +613,53 @@ class LlmClient:
     def __repr__(self) -> str:
         verify = "" if self._verify is True else f", verify={self._verify!r}"
         return f"LlmClient(provider={self._provider!r}{verify})"
+
+
+def _media_type(response: Any) -> str:
+    return str(response.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+
+
+def _html_instead_of_stream(page: bytes, response: Any, endpoint: Endpoint) -> StreamParseError:
+    """A web page where a stream was asked for: a captive portal, a proxy's login page, a misrouted URL."""
+    found = re.search(rb"<title[^>]*>(.*?)</title", page, re.IGNORECASE | re.DOTALL)
+    title = shorten(found.group(1).decode("utf-8", "replace").strip(), 80) if found else ""
+    named = f", page title {title!r}" if title else ", no page title"
+    return StreamParseError(
+        f"a stream was asked for, but the answer is a web page (text/html{named}): a captive portal, a proxy's "
+        "login page or a wrong base_url?", provider=endpoint.provider, status_code=response.status_code,
+        body=title or page[:200])
+
+
+def _whole_answer(transport: Transport, response: Any, protocol: Any, endpoint: Endpoint,
+                  deadline: Optional[float]) -> Iterator[StreamingResponse]:
+    """A stream request answered with ``application/json``: a whole answer is one chunk, and the end."""
+    body = transport.read_all(response, deadline=deadline)
+    text = body.decode("utf-8", "replace")
+    try:
+        data = json.loads(text)
+    except ValueError:  # not one JSON document (NDJSON lines under a JSON label): read it as the stream
+        yield from protocol.decode_stream(iter([body]), endpoint)
+        return
+    if not isinstance(data, dict):
+        yield from protocol.decode_stream(iter([body]), endpoint)
+        return
+    yield _as_chunk(protocol.decode_response(data, endpoint))
+
+
+def _as_chunk(answer: ChatResponse) -> StreamingResponse:
+    """A whole answer as the one chunk of a stream (what ``collect()`` turns back into the same answer)."""
+    choices = []
+    for choice in answer.choices:
+        message = choice.message
+        calls = [ToolCall(c.id, c.type, c.function, i, c.thought_signature)
+                 for i, c in enumerate(message.tool_calls or ())] or None
+        text = message.text_content() or None
+        delta = Delta("assistant", text, message.reasoning_content, calls)
+        choices.append(StreamingChoice(choice.index, delta, choice.finish_reason, choice.finish_reason_raw,
+                                       choice.logprobs))
+    return StreamingResponse(answer.id, "chat.completion.chunk", answer.created, answer.model, choices,
+                             answer.content, answer.reasoning_content, answer.usage, answer.system_fingerprint,
+                             answer.raw)
 
 
 def _literal_secret(api_key: Optional[str], headers: Optional[Mapping[str, str]], proxy: Optional[str],

@@ -7,7 +7,14 @@ exception in the caller's loop, ``close()`` (also from another thread), ``with``
 import threading
 from typing import Any, Callable, Dict, Generic, Iterator, List, Optional, Tuple, TypeVar
 
-from .errors import SHAPE_ERRORS, IncompleteStreamError, LlmConnectorError, request_id_from, shape_error
+from .errors import (
+    SHAPE_ERRORS,
+    APIStatusError,
+    IncompleteStreamError,
+    LlmConnectorError,
+    request_id_from,
+    shape_error,
+)
 from .types import (
     ChatResponse,
     Choice,
@@ -28,7 +35,7 @@ class _Closer:
     """Closes a stream's connection once. Shared by the stream object and its generator, so that neither
     holds the other in a cycle: the socket is freed as soon as the last of them is gone."""
 
-    __slots__ = ("closed", "ended", "lock", "on_close", "on_end", "chunks", "count", "__weakref__")
+    __slots__ = ("closed", "ended", "lock", "on_close", "on_end", "chunks", "count", "status", "__weakref__")
 
     def __init__(self, chunks: Iterator[Any], on_close: Optional[Callable[[], None]],
                  on_end: Optional[Callable[[], None]] = None) -> None:
@@ -39,6 +46,7 @@ class _Closer:
         self.on_end = on_end
         self.chunks = chunks
         self.count = 0
+        self.status: Optional[int] = None
 
     def close(self, ended: bool = False) -> None:
         """Free the connection; ``ended``: the stream reached its end marker, so it may be kept for reuse."""
@@ -80,10 +88,13 @@ def _iterate(closer: _Closer) -> Iterator[Any]:
     except LlmConnectorError as exc:
         if closer.closed:  # closed from another thread while a read was waiting: a quiet end
             return
-        if isinstance(exc, IncompleteStreamError):
-            exc.chunks_received = count
+        if isinstance(exc, IncompleteStreamError) and not getattr(exc, "_counted", False):
+            exc.chunks_received = count  # counted once: a stream re-expressing another (Ollama's) keeps its count
             exc.message = f"{exc.message} (after {count} chunks)"
             exc.args = (exc.message,)
+            setattr(exc, "_counted", True)  # noqa: B010
+        elif isinstance(exc, APIStatusError) and exc.status_code is None:
+            exc.status_code = closer.status  # an error inside a stream carries the HTTP status it came with
         raise
     except SHAPE_ERRORS as exc:  # a decoder met JSON of a shape it did not expect: never a raw AttributeError
         if closer.closed:
@@ -126,6 +137,7 @@ class Stream(Generic[T]):
         connection (called once); ``on_end``: called instead when the chunks ran out normally (the protocol's
         end marker was read), to keep the connection for reuse; ``provider`` and ``model``: for ``repr``."""
         self._closer = _Closer(chunks, on_close, on_end)
+        self._closer.status = getattr(response, "status_code", None)
         self._response = response
         # The one generator every way of reading shares. It holds the closer, never the stream: no cycle, so
         # dropping the stream (or, in `for c in client.chat_stream(r)`, the loop's reference) closes at once.

@@ -273,7 +273,7 @@ def test_an_error_event_mid_stream_raises_the_typed_error_after_the_chunks_befor
                                           text(0, "never"), MESSAGE_STOP))
     assert "".join(c.content for c in chunks) == "partial answer"
     assert type(err) is cls
-    assert (err.code, err.message, err.status_code) == (kind, "Stream failed: " + kind, None)
+    assert (err.code, err.message, err.status_code) == (kind, "Stream failed: " + kind, 200)  # the stream's status
 
 
 def test_an_error_event_with_plain_text_data_still_raises(server):

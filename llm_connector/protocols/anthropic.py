@@ -412,9 +412,11 @@ class AnthropicStreamState(_ProtocolState):
 
     ``finished`` turns True at ``message_stop``. Tool calls are numbered 0, 1, ... in the order their
     ``tool_use`` blocks start (a map from content-block index to tool index), so ``collect()`` merges the pieces.
+    A block that repeats an earlier call's id continues that call (LiteLLM's translation of OpenAI streams
+    opens one block per argument fragment).
     """
 
-    __slots__ = ("id", "model", "created", "_tools", "_usage")
+    __slots__ = ("id", "model", "created", "_tools", "_tool_ids", "_usage")
 
     def __init__(self, provider: str) -> None:
         super().__init__(provider)
@@ -422,6 +424,7 @@ class AnthropicStreamState(_ProtocolState):
         self.model = ""
         self.created = int(time.time())
         self._tools: Dict[Any, int] = {}
+        self._tool_ids: Dict[str, int] = {}
         self._usage: Optional[Dict[str, Any]] = None
 
     def handle(self, event: Any) -> Sequence[StreamingResponse]:
@@ -475,8 +478,14 @@ class AnthropicStreamState(_ProtocolState):
         block = event.get("content_block") or {}
         kind = block.get("type")
         if kind == "tool_use":
-            index = self._tools[event.get("index")] = len(self._tools)
-            call = ToolCall(block.get("id") or "", "function", FunctionCall(block.get("name") or "", ""), index)
+            tool_id = block.get("id") or ""
+            earlier = self._tool_ids.get(tool_id) if tool_id else None
+            if earlier is not None:  # a new block for the same call (LiteLLM opens one per argument fragment)
+                self._tools[event.get("index")] = earlier
+                return None
+            index = self._tools[event.get("index")] = len(self._tool_ids)
+            self._tool_ids[tool_id or str(index)] = index
+            call = ToolCall(tool_id, "function", FunctionCall(block.get("name") or "", ""), index)
             return self._chunk(Delta(None, None, None, [call]), event)
         if kind == "text" and block.get("text"):
             return self._chunk(Delta(None, block["text"]), event)
@@ -523,7 +532,7 @@ def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[Strea
     handle = state.handle
     for event in iter_sse(chunks):
         data = event.data
-        if not data or data == "[DONE]":
+        if not data or data.strip() == "[DONE]":
             continue
         if event.event == "error":
             raise stream_error(loads(data, provider) if data[:1] == "{" else data, provider)

@@ -60,6 +60,7 @@ Quirks a caller may set in ``Endpoint.options`` (``LlmClient(..., options={...})
 
 import json
 import mimetypes
+import re
 import time
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 from urllib.parse import quote
@@ -620,14 +621,53 @@ def decode_event(data: Any, state: GeminiStreamState) -> Optional[StreamingRespo
                              obj.get("modelVersion") or "", choices, content, reasoning, usage, None, obj)
 
 
+class _Tail:
+    """The body's bytes passed through, the last few pieces kept: Google's front end ends a failed stream with a
+    bare JSON error object (no ``data:``), which the SSE parser rightly ignores."""
+
+    __slots__ = ("chunks", "last")
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self.chunks = chunks
+        self.last: List[bytes] = []
+
+    def __iter__(self) -> Iterator[bytes]:
+        last = self.last
+        for piece in self.chunks:
+            last.append(piece)
+            if len(last) > 16:
+                del last[0]
+            yield piece
+
+
+def _bare_error(tail: bytes, provider: str) -> Optional[Exception]:
+    """The typed error for a bare ``{"error": {...}}`` object at the end of a stream, with its status; else None."""
+    text = tail.decode("utf-8", "replace")
+    for start in [m.start() for m in re.finditer(r"(?m)^\{", text)][-4:]:
+        try:
+            data, _ = json.JSONDecoder().raw_decode(text, start)
+        except ValueError:
+            continue
+        error = data.get("error") if isinstance(data, dict) else None
+        if isinstance(error, dict):
+            code = error.get("code")
+            return stream_error(data, provider, code if isinstance(code, int) and 100 <= code < 600 else None)
+    return None
+
+
 def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[StreamingResponse]:
     """Server-sent events -> chunks, read to the end of the body (Gemini has no end marker beyond the body's
     end; ``IncompleteStreamError`` when no candidate ever finished)."""
     provider = endpoint.provider
     state = GeminiStreamState(provider)
     handle = state.handle
-    for event in iter_sse(chunks):
+    tail = _Tail(chunks)
+    for event in iter_sse(tail):
         data = event.data
         if data:
             yield from handle(loads(data, provider))
+    if not state.finished:
+        bare = _bare_error(b"".join(tail.last), provider)
+        if bare is not None:
+            raise bare
     yield from state.end()

@@ -37,7 +37,14 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, Union
 from urllib.parse import urlsplit
 
-from ..errors import ConfigurationError, IncompleteStreamError, StreamParseError, shorten
+from ..errors import (
+    APIStatusError,
+    ConfigurationError,
+    IncompleteStreamError,
+    ServerError,
+    StreamParseError,
+    shorten,
+)
 from ..lines import iter_ndjson
 from ..stream import ToolCallMerger
 from ..transport import HttpRequest
@@ -380,7 +387,10 @@ def _object(obj: Any, provider: str) -> Dict[str, Any]:
         raise StreamParseError("the service sent a line that is not a JSON object", provider=provider,
                                body=shorten(obj, 200))
     if obj.get("error"):
-        raise stream_error(obj, provider)
+        error = stream_error(obj, provider)
+        if type(error) is APIStatusError:  # Ollama gives no error type: its model runner failed
+            error = ServerError(error.message, provider=provider, body=error.body)
+        raise error
     return obj
 
 
@@ -668,8 +678,9 @@ def decode_version(data: Any, endpoint: Endpoint) -> str:
 
 # -- writing Ollama's stream (chat_stream_ollama) ---------------------------------------------------------
 
-# Finish reasons in Ollama's words: a turn that called tools is "stop" to Ollama (the calls are in the message).
-_DONE_REASONS = {"tool_calls": "stop"}
+# Finish reasons in Ollama's words ("stop", "length"; it also says "load" and "unload"): a turn that called tools
+# is "stop" to Ollama (the calls are in the message), and so is every other word Ollama has none for.
+_DONE_REASONS = {"stop": "stop", "length": "length"}
 _DURATIONS = ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration")
 
 
@@ -703,7 +714,7 @@ def _arguments(text: str) -> Any:
 
 def _done_chunk(model: str, finish: Optional[str], usage: Optional[Usage],
                 timings: Optional[Mapping[str, Any]]) -> OllamaStreamChunk:
-    reason = _DONE_REASONS.get(finish, finish) if finish else "stop"
+    reason = finish or "stop"  # already in Ollama's words
     chunk = OllamaStreamChunk(model, _now(), OllamaMessage("assistant", ""), True, reason)
     if usage is not None:
         chunk.prompt_eval_count = usage.prompt_tokens
@@ -725,10 +736,11 @@ def encode_stream(chunks: Iterator[StreamingResponse], model: str) -> Iterator[O
       one chunk, after the text;
     - the one ``done: true`` chunk is written when the upstream stream ends, so usage that arrives after the
       finish chunk (OpenAI's separate usage chunk) still counts. It carries ``done_reason`` (the last finish
-      reason: ``stop``, ``length``, ...; a tool-call turn is ``stop``, as Ollama says; ``stop`` when the
-      provider gave none) and ``prompt_eval_count`` / ``eval_count`` from the provider's usage, when it gave
-      usage. Durations are never made up: they are left out, unless the provider is Ollama itself, whose
-      measured durations are passed on.
+      reason in Ollama's words: ``stop`` or ``length``; a tool-call turn and every other word is ``stop``, as
+      Ollama says; ``stop`` when the provider gave none; Ollama's own ``done_reason`` passes through unchanged,
+      ``load`` and ``unload`` among them) and ``prompt_eval_count`` / ``eval_count`` from the provider's
+      usage, when it gave usage. Durations are never made up: they are left out, unless the provider is
+      Ollama itself, whose measured durations are passed on.
 
     Errors from upstream propagate; no ``done`` chunk follows them. Only the first choice is followed.
     """
@@ -745,7 +757,9 @@ def encode_stream(chunks: Iterator[StreamingResponse], model: str) -> Iterator[O
                 for piece in first.delta.tool_calls:
                     tools.add(piece)
             if first.finish_reason is not None:
-                finish = first.finish_reason
+                raw = chunk.raw  # Ollama's own line: its done_reason goes through as it is ("load", new words)
+                own = raw.get("done_reason") if isinstance(raw, Mapping) and "done" in raw else None
+                finish = own if isinstance(own, str) and own else _DONE_REASONS.get(first.finish_reason, "stop")
         if text or reasoning:
             yield OllamaStreamChunk(model, _now(), OllamaMessage("assistant", text or "", reasoning or None), False)
         if chunk.usage is not None:

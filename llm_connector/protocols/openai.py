@@ -278,16 +278,18 @@ def decode_chunk(obj: Any, provider: str) -> StreamingResponse:
                 and "reasoning_content" not in d and "reasoning" not in d:
             text = d.get("content")
             usage = obj.get("usage")
+            index = c.get("index", 0)
             return StreamingResponse(
                 obj.get("id") or "", obj.get("object") or "chat.completion.chunk", obj.get("created") or 0,
                 obj.get("model") or "",
-                [StreamingChoice(c.get("index", 0), Delta(d.get("role"), text), None, None, c.get("logprobs"))],
-                text if type(text) is str else "", None, decode_usage(usage) if usage else None,
+                [StreamingChoice(index, Delta(d.get("role"), text), None, None, c.get("logprobs"))],
+                text if type(text) is str and not index else "", None, decode_usage(usage) if usage else None,
                 obj.get("system_fingerprint"), obj,
             )
     choices = []
     content = ""
     reasoning = None
+    usage = obj.get("usage")
     for c in raw_choices or ():
         d = c.get("delta") or c.get("message") or {}
         text = d.get("content")
@@ -301,10 +303,11 @@ def decode_chunk(obj: Any, provider: str) -> StreamingResponse:
             raw_reason,
             c.get("logprobs"),
         ))
-        if len(choices) == 1:
+        if not c.get("index", 0):  # the chunk's text is choice 0's, wherever it is listed (n > 1 interleaves)
             content = text if isinstance(text, str) else ""
             reasoning = r or None
-    usage = obj.get("usage")
+        if not usage and c.get("usage"):  # Moonshot puts the stream's usage in the last chunk's choice
+            usage = c["usage"]
     return StreamingResponse(
         obj.get("id") or "",
         obj.get("object") or "chat.completion.chunk",
@@ -344,7 +347,7 @@ def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[Strea
     state = OpenAIStreamState(provider, endpoint.option("done_marker", True))
     for event in iter_sse(chunks):
         data = event.data
-        if data == "[DONE]":
+        if data == "[DONE]" or (data[:1] == " " and data.strip() == "[DONE]"):  # "data:  [DONE]" from gateways
             state.finished = True
             return
         if not data:
