@@ -61,6 +61,8 @@ from ..types import (
     Role,
     StreamingChoice,
     StreamingResponse,
+    TextBlock,
+    Tool,
     ToolCall,
     Usage,
     _Data,
@@ -108,6 +110,16 @@ __all__ = [
     "decode_version",
     "encode_stream",
     "to_ollama_chunks",
+    "API_VERSION",
+    "decode_request",
+    "encode_response",
+    "encode_ndjson",
+    "encode_error",
+    "encode_error_event",
+    "encode_tags",
+    "decode_show_request",
+    "encode_show_response",
+    "encode_version_response",
 ]
 
 NAME = "ollama"
@@ -772,3 +784,189 @@ def encode_stream(chunks: Iterator[StreamingResponse], model: str) -> Iterator[O
 
 
 to_ollama_chunks = encode_stream  # the earlier name, kept working
+
+
+# -- a gateway's side: reading callers' requests, writing answers in Ollama's shape -------------------------
+#
+# ``decode_request`` reads what an Ollama-API caller (Zed, Open WebUI, the ollama client) sends to
+# ``POST /api/chat``; ``encode_response``, ``encode_ndjson`` (``encode_stream``'s chunks as NDJSON bytes) and
+# ``encode_error`` write the answer; ``encode_tags``, ``decode_show_request`` / ``encode_show_response`` and
+# ``encode_version_response`` answer the model routes those tools call first.
+
+#: The Ollama version ``GET /api/version`` reports: the API this module speaks (tools check it for features).
+API_VERSION = "0.12.10"
+
+# Ollama option name -> ChatRequest field, with the JSON type the option takes.
+_CALLER_OPTIONS: Tuple[Tuple[str, str, Any], ...] = (
+    ("temperature", "temperature", float), ("top_p", "top_p", float), ("num_predict", "max_tokens", int),
+    ("seed", "seed", int), ("presence_penalty", "presence_penalty", float),
+    ("frequency_penalty", "frequency_penalty", float),
+)
+_CALLER_EFFORTS = {"low": "low", "medium": "medium", "high": "high"}
+
+
+def _caller_message(item: Dict[str, Any], where: str, call_ids: List[str], position: int) -> Message:
+    """One Ollama message. Ollama's tool calls carry no ids: the gateway numbers them (``call_<turn>_<n>``) and
+    gives each following tool result the id of the call it answers (by ``tool_name``, else in order)."""
+    from ._caller import fail, get, need, objects
+
+    role = need(item, "role", str, where)
+    text = get(item, "content", str, where) or ""
+    images = get(item, "images", list, where) or []
+    if not all(isinstance(i, str) for i in images):
+        raise fail(f"{where}.images", "expected an array of base64 strings")
+    content: Any = text
+    if images:
+        content = ([TextBlock(text)] if text else []) + [ImageBlock.from_base64("image/png", i) for i in images]
+    if role == "tool":
+        name = get(item, "tool_name", str, where) or get(item, "name", str, where)
+        ident = _answered_call(call_ids, name)
+        return Message(Role.TOOL, content, name, None, ident)
+    calls = []
+    for i, call in enumerate(objects(item, "tool_calls", where)):
+        fn = need(call, "function", dict, f"{where}.tool_calls[{i}]")
+        arguments = fn.get("arguments")
+        arguments = arguments if isinstance(arguments, str) else json_body(arguments or {}).decode("utf-8")
+        ident = get(call, "id", str, f"{where}.tool_calls[{i}]") or f"call_{position}_{i}"
+        name = need(fn, "name", str, f"{where}.tool_calls[{i}].function")
+        calls.append(ToolCall(ident, "function", FunctionCall(name, arguments), i))
+    if calls:
+        call_ids[:] = [f"{c.function.name}\0{c.id}" for c in calls]
+    try:
+        return Message(role, content if content or not calls else None,
+                       None, calls or None, None, get(item, "thinking", str, where))
+    except ConfigurationError as exc:
+        raise fail(where, exc.message) from None
+
+
+def _answered_call(call_ids: List[str], name: Optional[str]) -> str:
+    """The id of the open call a tool result answers (and that call is then answered)."""
+    for i, entry in enumerate(call_ids):
+        call_name, _, ident = entry.partition("\0")
+        if name is None or call_name == name:
+            del call_ids[i]
+            return ident
+    return f"call_{name or 'unknown'}"
+
+
+def _caller_format(value: Any) -> Optional[Dict[str, Any]]:
+    from ._caller import fail
+
+    if value is None or value == "":
+        return None
+    if value == "json":
+        return {"type": "json_object"}
+    if isinstance(value, dict):
+        return {"type": "json_schema", "json_schema": {"name": "response", "schema": value}}
+    raise fail("format", f"expected \"json\" or a JSON schema object, got {shorten(repr(value), 80)}")
+
+
+def decode_request(data: Any) -> ChatRequest:
+    """A caller's ``POST /api/chat`` body -> ``ChatRequest``. ``stream`` is True unless the body says
+    ``false`` (Ollama streams by default); ``options`` (temperature, top_p, num_predict, seed, stop, penalties),
+    ``format``, ``think`` (a bool or low/medium/high) and ``tools`` (OpenAI's shape) are read. A body of the
+    wrong shape raises ``ConfigurationError`` naming the field."""
+    from ._caller import body_object, fail, get, need, objects, stop_words
+
+    body = body_object(data)
+    model = need(body, "model", str)
+    items = objects(body, "messages")
+    if not items:
+        raise fail("messages", "expected a non-empty array of messages")
+    call_ids: List[str] = []
+    request = ChatRequest(model, [_caller_message(m, f"messages[{i}]", call_ids, i) for i, m in enumerate(items)])
+    options = get(body, "options", dict) or {}
+    for theirs, ours, kind in _CALLER_OPTIONS:
+        value = get(options, theirs, kind, "options")
+        if value is not None:
+            setattr(request, ours, value)
+    request.stop = stop_words(options.get("stop"), "options.stop")
+    request.response_format = _caller_format(body.get("format"))
+    think = get(body, "think", (bool, str))
+    if isinstance(think, bool):
+        request.enable_thinking = think
+    elif think is not None:
+        if think not in _CALLER_EFFORTS:
+            raise fail("think", f"expected true, false, low, medium or high, got {think!r}")
+        request.reasoning_effort = _CALLER_EFFORTS[think]
+    tools = objects(body, "tools")
+    if tools:
+        request.tools = []
+        for i, tool in enumerate(tools):
+            fn = need(tool, "function", dict, f"tools[{i}]")
+            request.tools.append(Tool(need(fn, "name", str, f"tools[{i}].function"),
+                                      get(fn, "description", str, f"tools[{i}].function"),
+                                      get(fn, "parameters", dict, f"tools[{i}].function")))
+    request.stream = get(body, "stream", bool) is not False
+    return request
+
+
+def encode_response(response: ChatResponse) -> Dict[str, Any]:
+    """A ``ChatResponse`` as Ollama's one ``/api/chat`` answer (``done: true``, token counts when known)."""
+    choice = response.choices[0] if response.choices else None
+    message = choice.message if choice else Message(Role.ASSISTANT, response.content)
+    wire: Dict[str, Any] = {"role": "assistant", "content": message.text_content()}
+    if message.reasoning_content:
+        wire["thinking"] = message.reasoning_content
+    if message.tool_calls:
+        merger = ToolCallMerger()
+        for call in message.tool_calls:
+            merger.add(call)
+        wire["tool_calls"] = _wire_calls(merger)
+    finish = choice.finish_reason if choice else None
+    out: Dict[str, Any] = {"model": response.model, "created_at": _now(), "message": wire, "done": True,
+                           "done_reason": _DONE_REASONS.get(finish, finish) if finish else "stop"}
+    if response.usage is not None:
+        out["prompt_eval_count"] = response.usage.prompt_tokens
+        out["eval_count"] = response.usage.completion_tokens
+    return out
+
+
+def encode_ndjson(chunks: Iterable[StreamingResponse], model: str) -> Iterator[bytes]:
+    """``encode_stream`` as NDJSON bytes, one ``{...}\\n`` line per chunk."""
+    for chunk in encode_stream(iter(chunks), model):
+        yield json_body(chunk.to_dict()) + b"\n"
+
+
+def encode_error(message: str, status: int, code: Optional[str] = None) -> Dict[str, Any]:
+    """Ollama's error object: ``{"error": "<message>"}``."""
+    return {"error": message}
+
+
+def encode_error_event(message: str, status: int, code: Optional[str] = None) -> bytes:
+    """An error inside a stream already under way: one ``{"error": ...}`` line (no ``done`` line follows)."""
+    return json_body(encode_error(message, status, code)) + b"\n"
+
+
+_DETAILS = {"parent_model": "", "format": "", "family": "", "families": None, "parameter_size": "",
+            "quantization_level": ""}
+
+
+def encode_tags(ids: Iterable[str]) -> Dict[str, Any]:
+    """``GET /api/tags`` for model ids served by another provider (no size or digest: none is known)."""
+    return {"models": [{"name": i, "model": i, "modified_at": "1970-01-01T00:00:00Z", "size": 0, "digest": "",
+                        "details": dict(_DETAILS)} for i in ids]}
+
+
+def decode_show_request(data: Any) -> str:
+    """The model a ``POST /api/show`` body names (``model``, or the older ``name``)."""
+    from ._caller import body_object, fail, get
+
+    body = body_object(data)
+    name = get(body, "model", str) or get(body, "name", str)
+    if not name:
+        raise fail("model", "missing")
+    return str(name)
+
+
+def encode_show_response(name: str) -> Dict[str, Any]:
+    """``POST /api/show`` for a model served by another provider: what is known is its name and that it chats
+    and takes tools."""
+    return {"modelfile": f"# {name}, served by llm_connector's gateway\n", "parameters": "", "template": "",
+            "details": dict(_DETAILS), "model_info": {}, "capabilities": ["completion", "tools"],
+            "modified_at": "1970-01-01T00:00:00Z"}
+
+
+def encode_version_response() -> Dict[str, Any]:
+    """``GET /api/version``."""
+    return {"version": API_VERSION}
