@@ -127,9 +127,15 @@ class _HttpBackend:
         body = self.transport.read_all(response)
         data = loads(body.decode("utf-8", "replace"), endpoint.provider, "response body")
         try:
-            return protocol.decode_response(data, endpoint)  # type: ignore[no-any-return]
+            answer: ChatResponse = protocol.decode_response(data, endpoint)
         except SHAPE_ERRORS as exc:  # JSON of a shape the decoder did not expect: never a raw AttributeError
             raise shape_error(exc, endpoint.provider, "a response") from None
+        think_tags = endpoint.option("think_tags")
+        if think_tags:
+            from .thinktags import split_response
+
+            answer = split_response(answer, think_tags)
+        return answer
 
     def chat_stream(self, request: ChatRequest, endpoint: Endpoint, deadline: Optional[float]) -> ChatStream:
         protocol = self.protocol
@@ -143,6 +149,11 @@ class _HttpBackend:
             chunks = _whole_answer(self.transport, response, protocol, endpoint, deadline)
         else:
             chunks = protocol.decode_stream(self.transport.iter_bytes(response, deadline=deadline), endpoint)
+        think_tags = endpoint.option("think_tags")
+        if think_tags:
+            from .thinktags import split_stream
+
+            chunks = split_stream(chunks, think_tags)
         return ChatStream(chunks, response=response, on_close=lambda: close_response(response),
                           on_end=lambda: release_after_end(response))
 
@@ -198,8 +209,14 @@ class LlmClient:
         options: Optional[Mapping[str, Any]] = None,
         name: Optional[str] = None,
         api_key_env: Optional[str] = None,
+        think_tags: Union[bool, str, None] = None,
     ) -> None:
         """A client for the provider called ``provider`` (see ``supported_providers()``).
+
+        ``think_tags=True`` moves ``<think>…</think>`` text inside answers to ``reasoning_content`` (for models
+        that reason inline: DeepSeek-R1 distills, Qwen3 on vLLM / llama.cpp, MiniMax), ``"open"`` when the
+        stream starts inside the reasoning; see ``llm_connector.thinktags``. Off by default, on by default in
+        presets whose service is known to do it; ``think_tags=False`` turns it off there.
 
         ``api_key_env`` names an environment variable holding the key, instead of ``api_key``: such a client
         pickles as its recipe and reads the key where it is unpickled (a client holding a literal key refuses
@@ -227,6 +244,8 @@ class LlmClient:
         base = normalize(base) if normalize is not None else base.rstrip("/")
         merged_options: Dict[str, Any] = dict(preset.options)
         merged_options.update(options or {})
+        if think_tags is not None:
+            merged_options["think_tags"] = think_tags
         label = name or provider
         endpoint = Endpoint(provider=label, base_url=base, auth=auth, headers={}, options=merged_options)
         transport = Transport(
@@ -240,7 +259,7 @@ class LlmClient:
         self._recipe: Optional[Dict[str, Any]] = None if literal else dict(
             provider=provider, api_key_env=api_key_env, base_url=base_url, timeout=timeout, deadline=deadline,
             proxy=proxy, headers=dict(headers) if headers else None, max_retries=max_retries, verify=verify,
-            auth=given_auth, options=dict(options) if options else None, name=name)
+            auth=given_auth, options=dict(options) if options else None, name=name, think_tags=think_tags)
         self._literal = literal
 
     # -- constructors -------------------------------------------------------------------------------------
