@@ -4,12 +4,11 @@ It picks the provider's protocol module and glues the steps (encode, send, decod
 protocol-specific lives here.
 """
 
+import importlib
 import json
 import os
 import re
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Type, Union
-
-import requests
 
 from .auth import (
     SECRET_HEADERS,
@@ -34,7 +33,15 @@ from .errors import (
 from .presets import DETECT_ORDER, PRESETS, Preset, get_preset
 from .protocols import Endpoint, load, loads
 from .stream import ChatStream, Stream
-from .transport import DEFAULT_TIMEOUT, TimeoutSpec, Transport, close_response, release_after_end
+from .transport import (
+    DEFAULT_TIMEOUT,
+    Response,
+    Session,
+    TimeoutSpec,
+    Transport,
+    close_response,
+    release_after_end,
+)
 from .types import (
     ChatRequest,
     ChatResponse,
@@ -108,7 +115,7 @@ class _HttpBackend:
             options=endpoint.options,
         )
 
-    def _send(self, protocol: Any, http: Any, deadline: Optional[float]) -> requests.Response:
+    def _send(self, protocol: Any, http: Any, deadline: Optional[float]) -> Response:
         """Send; an HTTP error answer goes through the protocol's optional ``classify_error`` (a service's own
         error codes say more than the status)."""
         try:
@@ -203,7 +210,7 @@ class LlmClient:
         proxy: Optional[str] = None,
         headers: Optional[Mapping[str, str]] = None,
         max_retries: int = 2,
-        session: Optional[requests.Session] = None,
+        session: Optional[Session] = None,
         verify: Union[bool, str] = True,
         auth: Optional[Auth] = None,
         options: Optional[Mapping[str, Any]] = None,
@@ -464,9 +471,9 @@ class LlmClient:
 
         The returned ``OllamaClient`` also manages local models (list, show, pull, copy, delete).
         """
-        from .ollama import OllamaClient
-
-        return OllamaClient("ollama", None, base_url=base_url or os.environ.get("OLLAMA_HOST") or None, **options)
+        client: OllamaClient = _client_class("ollama")(
+            "ollama", None, base_url=base_url or os.environ.get("OLLAMA_HOST") or None, **options)
+        return client
 
     @classmethod
     def mock(cls, reply: Any = None, **options: Any) -> "LlmClient":
@@ -494,7 +501,7 @@ class LlmClient:
         if name == "mock":  # not a service: no preset, nothing to read
             return cls.mock(**options)
         preset = get_preset(name)
-        client_cls = _client_class(preset)
+        client_cls = _class_for(preset)
         if preset.credentials:
             return client_cls._from_parts(name, _parts_from_env(preset, options), _credentials_from_env(preset),
                                           **options)
@@ -634,6 +641,16 @@ class LlmClient:
         return f"LlmClient(provider={self._provider!r}{verify})"
 
 
+#: Clients that do more than chat, named by module and class as presets name their protocol: ``ollama.py``
+#: stands above this module (it imports ``LlmClient``), so it is loaded by name on first use, never imported here.
+_CLIENT_CLASSES: Dict[str, Tuple[str, str]] = {"ollama": ("llm_connector.ollama", "OllamaClient")}
+
+
+def _client_class(name: str) -> Any:
+    module, attribute = _CLIENT_CLASSES[name]
+    return getattr(importlib.import_module(module), attribute)
+
+
 def _media_type(response: Any) -> str:
     return str(response.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
 
@@ -727,13 +744,10 @@ def _rebuild_with_backend(cls: Any, backend: Any, name: str) -> "LlmClient":
     return client
 
 
-def _client_class(preset: Preset) -> Type["LlmClient"]:
-    """The class a preset's clients are (``preset.client``): ``LlmClient``, or ``OllamaClient`` for Ollama."""
-    if preset.client == "OllamaClient":
-        from .ollama import OllamaClient
-
-        return OllamaClient
-    return LlmClient
+def _class_for(preset: Preset) -> Type["LlmClient"]:
+    """The class a preset's clients are: ``LlmClient``, or the one its ``client`` names (Ollama's)."""
+    cls: Type[LlmClient] = _client_class(preset.client) if preset.client else LlmClient
+    return cls
 
 
 def _parts_from_env(preset: Preset, options: Dict[str, Any]) -> Dict[str, Optional[str]]:

@@ -61,7 +61,8 @@ class Preset:
 
     A service whose base URL is built from parts has a ``url_template`` (``"{endpoint}/openai/deployments/
     {deployment}"``) filled from its ``parts``; ``url_templates`` holds templates for particular part values
-    (``{"region=global": "..."}``). ``client`` names the client class (``"OllamaClient"`` adds model management).
+    (``{"region=global": "..."}``). ``client`` names a client class beyond ``LlmClient`` (``"ollama"``:
+    ``OllamaClient``, with model management).
     """
 
     __slots__ = ("name", "protocol", "base_url", "env", "auth", "key_required", "options", "base_url_env",
@@ -85,7 +86,7 @@ class Preset:
         parts: Tuple[Part, ...] = (),
         credentials: Tuple[Credential, ...] = (),
         auth_params: Optional[Mapping[str, Any]] = None,
-        client: str = "LlmClient",
+        client: Optional[str] = None,
     ) -> None:
         self.name = name
         self.protocol = protocol
@@ -196,7 +197,7 @@ PRESETS: Dict[str, Preset] = {
                description="Google Gemini"),
         Preset("ollama", "ollama", "http://localhost:11434", (), auth="none", key_required=False,
                base_url_env="OLLAMA_HOST", default_model="llama3.2", description="Ollama (local models)",
-               client="OllamaClient"),
+               client="ollama"),
     )
 }
 
