@@ -26,14 +26,6 @@ from .types import ChatRequest, ChatResponse, Message, StreamingResponse, compac
 PROG = "llm-connector"
 FORMATS = ("text", "json", "sse", "ndjson", "ollama")
 DIM, RESET = "\x1b[2m", "\x1b[0m"
-#: Claude on Vertex AI from its usual environment: (project, region, access token) variables, first set wins.
-VERTEX_ENV = (("GOOGLE_CLOUD_PROJECT", "ANTHROPIC_VERTEX_PROJECT_ID"),
-              ("GOOGLE_CLOUD_REGION", "CLOUD_ML_REGION", "GOOGLE_CLOUD_LOCATION"),
-              ("GOOGLE_OAUTH_ACCESS_TOKEN", "CLOUDSDK_AUTH_ACCESS_TOKEN"))
-#: Providers whose credentials are not one key: ``--api-key`` cannot stand for them.
-ENV_ONLY = {"anthropic_bedrock": "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), AWS_REGION",
-            "anthropic_vertex": "GOOGLE_CLOUD_PROJECT, GOOGLE_CLOUD_REGION, GOOGLE_OAUTH_ACCESS_TOKEN",
-            "tencent": "TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY"}
 
 
 class UsageError(Exception):
@@ -105,27 +97,16 @@ def _client(args: argparse.Namespace, err: "_Writer") -> LlmClient:
         if getattr(args, option) is not None:
             options[option] = getattr(args, option)
     if args.api_key is not None:
-        if name in ENV_ONLY:
-            raise UsageError(f"{name} takes no --api-key: it reads {ENV_ONLY[name]} from the environment")
+        credentials = PRESETS[name].credentials
+        if credentials:  # not one key: signed (AWS, Tencent) or a token with its parts (Vertex)
+            variables = ", ".join(c.env[0] for c in credentials if c.env)
+            raise UsageError(f"{name} takes no --api-key: it reads {variables or 'its credentials'} "
+                             "from the environment")
         return LlmClient(name, args.api_key, **options)
-    if name == "anthropic_vertex":
-        return _vertex_from_env(options)
-    if name == "openai_compatible":
-        if not args.base_url:
-            raise UsageError("openai_compatible needs --base-url (the service's URL, e.g. http://host:8000/v1)")
-        return LlmClient(name, None, **options)
-    return LlmClient.from_env(name, **options)
-
-
-def _vertex_from_env(options: Dict[str, Any]) -> LlmClient:
-    found = [next((v for v in names if os.environ.get(v)), None) for names in VERTEX_ENV]
-    missing = [names[0] for names, var in zip(VERTEX_ENV, found) if var is None]
-    if missing:
-        raise UsageError(f"anthropic_vertex needs {', '.join(missing)} in the environment "
-                         "(the token: gcloud auth print-access-token)")
-    project, region, token_env = found
-    return LlmClient.anthropic_vertex(os.environ[project or ""], os.environ[region or ""], access_token_env=token_env,
-                                      **options)
+    preset = PRESETS[name]
+    if not (args.base_url or preset.base_url or preset.url_template or preset.base_url_env):
+        raise UsageError(f"{name} needs --base-url (the service's URL, e.g. http://host:8000/v1)")
+    return LlmClient.from_env(name, **options)  # a provider that needs no key is built without one
 
 
 def _prompt(args: argparse.Namespace, stdin: TextIO) -> str:
