@@ -255,7 +255,7 @@ def test_vertex_works_from_the_google_cloud_environment(server):
     assert server.requests[0].headers["Authorization"] == "Bearer ya29.token"
     assert server.requests[0].path.endswith("/claude-sonnet-4:rawPredict")
     code, _, err = cli(["--provider", "anthropic_vertex", "--model", "m", "hi"], env=cli_env())
-    assert code == 2 and "GOOGLE_CLOUD_PROJECT" in err and "Traceback" not in err
+    assert code == 1 and "GOOGLE_CLOUD_PROJECT" in err and "Traceback" not in err
 
 
 # -- a terminal on stderr -----------------------------------------------------------------------------------
