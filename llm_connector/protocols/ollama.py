@@ -44,7 +44,7 @@ from ..errors import (
     StreamParseError,
     shorten,
 )
-from ..lines import iter_ndjson, iter_ndjson_batches
+from ..lines import iter_ndjson_batches
 from ..stream import ToolCallMerger
 from ..transport import HttpRequest
 from ..types import (
