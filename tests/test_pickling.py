@@ -58,7 +58,6 @@ FROM_ENV_NO_ANSWER: Dict[str, Callable[[], LlmClient]] = {
     "aliyun_international": lambda: LlmClient.aliyun_international(api_key_env="MY_KEY"),
     "zhipu": lambda: LlmClient.zhipu(api_key_env="MY_KEY"),
     "hunyuan": lambda: LlmClient.hunyuan(api_key_env="MY_KEY"),
-    "minimax": lambda: LlmClient.minimax(api_key_env="MY_KEY"),
     "tencent": lambda: LlmClient.tencent(secret_id_env="MY_KEY", secret_key_env="MY_SECRET"),
     "from_env tencent": lambda: LlmClient.from_env("tencent"),
 }
@@ -87,7 +86,6 @@ LITERAL: Dict[str, Callable[[], LlmClient]] = {
     "aliyun_international": lambda: LlmClient.aliyun_international(SECRET),
     "zhipu": lambda: LlmClient.zhipu(SECRET),
     "hunyuan": lambda: LlmClient.hunyuan(SECRET),
-    "minimax": lambda: LlmClient.minimax(SECRET),
     "tencent": lambda: LlmClient.tencent("AKIDLITERAL", SECRET),
     "ollama with an Authorization header": lambda: LlmClient.ollama(headers={"Authorization": "Bearer " + SECRET}),
     "proxy password": lambda: LlmClient.ollama(proxy=f"http://user:{SECRET}@127.0.0.1:3128"),
