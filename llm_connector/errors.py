@@ -490,12 +490,29 @@ def _html_text(text: str) -> str:
     return ""
 
 
+def _body_text(body: bytes, headers: Mapping[str, str]) -> str:
+    """An error body as text, decoded by the charset its Content-Type names (UTF-8 when it names none or one
+    Python does not know)."""
+    if not body:
+        return ""
+    charset = "utf-8"
+    content_type = headers.get("content-type") or ""
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            charset = value.strip().strip('"').strip("'")
+    try:
+        return body.decode(charset, "replace")
+    except LookupError:
+        return body.decode("utf-8", "replace")
+
+
 def error_from_response(
     status_code: int, body: bytes, headers: Mapping[str, str], *, provider: Optional[str] = None
 ) -> APIStatusError:
     """The typed error for an HTTP error answer, with the service's own message when the body has one
     (JSON in any common shape, or an HTML page from a proxy or gateway)."""
-    text = body.decode("utf-8", "replace") if body else ""
+    text = _body_text(body, headers)
     message = ""
     codes: List[str] = []
     request_id: Optional[str] = None

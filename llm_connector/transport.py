@@ -14,8 +14,9 @@
   ``except`` block, so no foreign exception hangs on them as ``__context__`` either.
 - Body bytes are handed out as soon as they arrive, for chunked and close-delimited bodies alike.
 - A body read to its end gives its connection back to the pool; any other end closes the socket.
-- Logs (``logging.getLogger("llm_connector")``, DEBUG): method, URL with query values hidden, status,
-  time taken, retries. Never a header.
+- Logs (``logging.getLogger("llm_connector")``): each retry at INFO (provider, attempt n of m, the wait, the
+  status or failure, method and URL with query values hidden); each request at DEBUG (method, URL, status,
+  time taken). Never a header value or a key.
 """
 
 import functools
@@ -41,6 +42,7 @@ from .errors import (
     LlmConnectorError,
     StreamParseError,
     error_from_response,
+    shorten,
 )
 
 __all__ = [
@@ -147,15 +149,20 @@ _KEEP_AUTH = _KeepCallerAuth()
 
 
 def _split_timeout(timeout: TimeoutSpec) -> Tuple[Optional[float], Optional[float]]:
+    """``timeout`` as (connect, idle): a number sets both, a pair sets each; anything else names the value given."""
     if timeout is None:
         return (None, None)
     if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
         return (_seconds(timeout, "timeout"), _seconds(timeout, "timeout"))
+    if not isinstance(timeout, (tuple, list)) or len(timeout) != 2:  # a string is not a pair: "10" is no (1, 0)
+        raise ConfigurationError(
+            f"timeout: expected seconds (a number) or a (connect, read) pair of numbers, got {timeout!r}")
+    connect, read = timeout
     try:
-        connect, read = timeout  # type: ignore[misc]
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"timeout: expected seconds or a (connect, read) pair, got {timeout!r}") from None
-    return (_seconds(connect, "timeout"), _seconds(read, "timeout"))
+        return (_seconds(connect, "timeout"), _seconds(read, "timeout"))
+    except ConfigurationError:
+        raise ConfigurationError(
+            f"timeout: expected seconds (a number) or a (connect, read) pair of numbers, got {timeout!r}") from None
 
 
 def _seconds(value: Any, name: str) -> Optional[float]:
@@ -299,8 +306,10 @@ class Transport:
                 if delay is None:
                     raise
                 attempt += 1
-                logger.debug("retry %d of %d for %s %s in %.2fs after %s", attempt, self.max_retries,
-                             request.method, redact_url(request.url), delay, _summary(exc))
+                logger.info("%s: retry %d of %d in %.1fs after %s (%s %s)", self.provider, attempt,
+                            self.max_retries, delay, _retry_cause(exc), request.method, redact_url(request.url),
+                            extra={"attempt": attempt, "max_retries": self.max_retries, "delay": delay,
+                                   "status_code": getattr(exc, "status_code", None)})
                 self._sleep(delay)
                 continue
             setattr(response, _BUDGET_ATTR, budget)
@@ -477,6 +486,14 @@ def _retryable(exc: LlmConnectorError) -> bool:
     if isinstance(exc, APITimeoutError):
         return exc.limit != "deadline"
     return isinstance(exc, APIConnectionError) and not isinstance(exc, IncompleteStreamError)
+
+
+def _retry_cause(exc: LlmConnectorError) -> str:
+    """What a retry answers, for the log: the status, or the kind of connection failure."""
+    status = getattr(exc, "status_code", None)
+    if status:
+        return f"HTTP {status} ({type(exc).__name__}: {shorten(str(exc), 120)})"
+    return f"{type(exc).__name__}: {shorten(str(exc), 120)}"
 
 
 def _summary(exc: LlmConnectorError) -> str:

@@ -83,3 +83,25 @@ def test_retry_after_seconds_date_ms_and_junk():
 def test_describe_error_reads_each_shape_into_a_named_result(body, message, codes, request_id, delay):
     found = E.describe_error(body)
     assert (found.message, found.codes, found.request_id, found.retry_delay) == (message, codes, request_id, delay)
+
+
+def test_an_error_body_is_decoded_by_its_charset_not_shown_as_mojibake(server):
+    from llm_connector import ChatRequest, LlmClient, Message
+    from llm_connector.testing import Reply
+
+    page = "<html><head><title>Zugriff verweigert: Schlüssel ungültig</title></head></html>"
+    server.add(Reply(status=403, headers={"Content-Type": "text/html; charset=ISO-8859-1"},
+                     parts=[page.encode("iso-8859-1")]))
+    server.add(Reply(status=400, headers={"Content-Type": 'application/json; charset="windows-1252"'},
+                     parts=['{"error": {"message": "café – prix invalide"}}'.encode("cp1252")]))
+    server.add(Reply(status=400, headers={"Content-Type": "application/json; charset=no-such-charset"},
+                     parts=['{"error": {"message": "naïve"}}'.encode()]))
+    client = LlmClient.openai("sk-test", base_url=server.url, max_retries=0)
+    request = ChatRequest(model="m", messages=[Message.user("hi")])
+    messages = []
+    for _ in range(3):
+        with pytest.raises(E.APIStatusError) as info:
+            client.chat(request)
+        messages.append(info.value.message)
+    assert messages == ["the server answered with an HTML error page: Zugriff verweigert: Schlüssel ungültig",
+                        "café – prix invalide", "naïve"]

@@ -289,3 +289,19 @@ def test_the_retry_log_names_the_try_and_the_wait_but_never_the_key(server, capl
     assert "retry 1 of 2" in text and "ServerError" in text
     assert KEY not in text
     assert json.dumps(OK) not in text
+
+
+def test_each_retry_is_one_info_line_on_the_llm_connector_logger_with_status_wait_and_attempt(server, caplog):
+    server.add(failure(503, {"Retry-After": "0.01"}))
+    server.add(failure(429, {"Retry-After": "0.01"}))
+    server.add(Reply.json(OK))
+    with caplog.at_level("INFO", logger="llm_connector"):
+        LlmClient.openai(KEY, base_url=server.url + "/v1?key=query-secret").chat(request())
+    retries = [r for r in caplog.records if r.name == "llm_connector" and r.levelname == "INFO"]
+    assert [r.getMessage().split(" (")[0] for r in retries] == [
+        "openai: retry 1 of 2 in 0.0s after HTTP 503", "openai: retry 2 of 2 in 0.0s after HTTP 429"]
+    assert [(r.attempt, r.max_retries, r.status_code) for r in retries] == [(1, 2, 503), (2, 2, 429)]
+    assert retries[0].delay == pytest.approx(0.01)
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert KEY not in text and "query-secret" not in text
+    assert "POST http://127.0.0.1" in text

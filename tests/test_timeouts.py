@@ -1,5 +1,6 @@
 """Time limits: connect, idle between bytes, and a deadline for a whole call; each error names its limit."""
 
+import re
 import socket
 import time
 from typing import Iterator, Tuple
@@ -205,10 +206,19 @@ def test_a_deadline_that_is_not_hit_changes_nothing(server):
     assert client_for(server.url).chat_stream(request(), deadline=5.0).text() == "xxx"
 
 
-@pytest.mark.parametrize("bad", ["10", -1, 0, (1, 2, 3), (1, "x"), True])
-def test_a_malformed_timeout_is_a_configuration_error(bad):
-    with pytest.raises(ConfigurationError, match="timeout"):
+@pytest.mark.parametrize("bad", ["10", b"10", "1", -1, 0, (1, 2, 3), (1, "x"), True, {"read": 5}])
+def test_a_malformed_timeout_is_a_configuration_error_naming_the_value_given(bad):
+    with pytest.raises(ConfigurationError, match="timeout") as info:
         Transport("t", timeout=bad)
+    assert str(info.value).endswith(f"got {bad!r}")
+    with pytest.raises(ConfigurationError, match=re.escape(f"got {bad!r}")):
+        LlmClient.openai("sk-test", timeout=bad)
+
+
+def test_a_timeout_is_a_number_or_a_pair():
+    assert Transport("t", timeout=10).timeout == (10.0, 10.0)
+    assert Transport("t", timeout=(3, None)).timeout == (3.0, None)
+    assert Transport("t", timeout=[3, 60.5]).timeout == (3.0, 60.5)
 
 
 @pytest.mark.parametrize("bad", [-1, 0, "5"])
