@@ -4,12 +4,11 @@ It picks the provider's protocol module and glues the steps (encode, send, decod
 protocol-specific lives here.
 """
 
+import importlib
 import json
 import os
 import re
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
-
-import requests
 
 from .auth import SECRET_HEADERS, Auth, BearerAuth, HeaderKeyAuth, NoAuth, check_credential, read_env_credential
 from .errors import (
@@ -24,7 +23,15 @@ from .errors import (
 from .presets import PRESETS, Preset, get_preset
 from .protocols import Endpoint, load, loads
 from .stream import ChatStream, Stream
-from .transport import DEFAULT_TIMEOUT, TimeoutSpec, Transport, close_response, release_after_end
+from .transport import (
+    DEFAULT_TIMEOUT,
+    Response,
+    Session,
+    TimeoutSpec,
+    Transport,
+    close_response,
+    release_after_end,
+)
 from .types import (
     ChatRequest,
     ChatResponse,
@@ -94,7 +101,7 @@ class _HttpBackend:
             options=endpoint.options,
         )
 
-    def _send(self, protocol: Any, http: Any, deadline: Optional[float]) -> requests.Response:
+    def _send(self, protocol: Any, http: Any, deadline: Optional[float]) -> Response:
         """Send; an HTTP error answer goes through the protocol's optional ``classify_error`` (a service's own
         error codes say more than the status)."""
         try:
@@ -189,7 +196,7 @@ class LlmClient:
         proxy: Optional[str] = None,
         headers: Optional[Mapping[str, str]] = None,
         max_retries: int = 2,
-        session: Optional[requests.Session] = None,
+        session: Optional[Session] = None,
         verify: Union[bool, str] = True,
         auth: Optional[Auth] = None,
         options: Optional[Mapping[str, Any]] = None,
@@ -441,9 +448,9 @@ class LlmClient:
 
         The returned ``OllamaClient`` also manages local models (list, show, pull, copy, delete).
         """
-        from .ollama import OllamaClient
-
-        return OllamaClient("ollama", None, base_url=base_url or os.environ.get("OLLAMA_HOST") or None, **options)
+        client: OllamaClient = _client_class("ollama")(
+            "ollama", None, base_url=base_url or os.environ.get("OLLAMA_HOST") or None, **options)
+        return client
 
     @classmethod
     def mock(cls, reply: Any = None, **options: Any) -> "LlmClient":
@@ -634,6 +641,16 @@ class LlmClient:
     def __repr__(self) -> str:
         verify = "" if self._verify is True else f", verify={self._verify!r}"
         return f"LlmClient(provider={self._provider!r}{verify})"
+
+
+#: Clients that do more than chat, named by module and class as presets name their protocol: ``ollama.py``
+#: stands above this module (it imports ``LlmClient``), so it is loaded by name on first use, never imported here.
+_CLIENT_CLASSES: Dict[str, Tuple[str, str]] = {"ollama": ("llm_connector.ollama", "OllamaClient")}
+
+
+def _client_class(name: str) -> Any:
+    module, attribute = _CLIENT_CLASSES[name]
+    return getattr(importlib.import_module(module), attribute)
 
 
 def _media_type(response: Any) -> str:

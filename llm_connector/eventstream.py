@@ -1,6 +1,7 @@
-"""AWS event-stream binary frames -> messages (the body of Bedrock's ``invoke-with-response-stream``).
+"""AWS event-stream binary frames -> messages (``application/vnd.amazon.eventstream`` bodies).
 
-No I/O: feed bytes as they arrive, get whole messages out. A frame (all integers big-endian)::
+No I/O and no service knowledge: feed bytes as they arrive, get whole messages out; errors carry the
+``provider`` label the caller gives. A frame (all integers big-endian)::
 
     total_length  uint32   the whole frame, these 4 bytes and the final CRC included
     headers_length uint32
@@ -35,7 +36,6 @@ __all__ = [
     "encode_event_stream_message",
 ]
 
-_PROVIDER = "bedrock"
 _PRELUDE_LENGTH = 12  # total_length, headers_length, prelude_crc
 _MIN_FRAME = 16  # a prelude and a message CRC, no headers, no payload
 _MAX_FRAME = 16 * 1024 * 1024
@@ -69,7 +69,7 @@ class EventStreamMessage:
 
     @property
     def event_type(self) -> Optional[str]:
-        """``:event-type`` of an event (Bedrock: ``"chunk"``)."""
+        """``:event-type`` of an event (e.g. ``"chunk"``)."""
         return self._text(":event-type")
 
     @property
@@ -107,10 +107,11 @@ class EventStreamDecoder:
 
     Frames may be split anywhere across feeds. A frame that fails its checks raises ``StreamParseError``;
     messages completed before it in the same feed are returned first and the error is raised by the next
-    call. Once it has raised, the decoder keeps raising: discard it.
+    call. Once it has raised, the decoder keeps raising: discard it. ``provider`` labels the errors.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, provider: Optional[str] = None) -> None:
+        self.provider = provider
         self._buffer = bytearray()
         self._frame_length = 0  # total_length of the frame at the front, once its prelude is checked
         self._error: Optional[StreamParseError] = None
@@ -130,6 +131,7 @@ class EventStreamDecoder:
                 start = end
                 self._frame_length = 0
         except StreamParseError as exc:
+            exc.provider = self.provider
             self._error = exc
             if not messages:
                 raise
@@ -150,7 +152,7 @@ class EventStreamDecoder:
         )
         self._buffer.clear()
         raise IncompleteStreamError(
-            f"event stream ended inside a frame: {held} of {expected}", provider=_PROVIDER
+            f"event stream ended inside a frame: {held} of {expected}", provider=self.provider
         )
 
     def _raise_pending(self) -> None:
@@ -169,11 +171,11 @@ class EventStreamDecoder:
         return start + self._frame_length
 
 
-def iter_event_stream(chunks: Iterable[bytes]) -> Iterator[EventStreamMessage]:
+def iter_event_stream(chunks: Iterable[bytes], provider: Optional[str] = None) -> Iterator[EventStreamMessage]:
     """Decode an iterable of byte chunks (a response body) into messages; a cut-off frame at the end
-    raises ``IncompleteStreamError`` after the messages before it.
+    raises ``IncompleteStreamError`` after the messages before it. ``provider`` labels the errors.
     """
-    decoder = EventStreamDecoder()
+    decoder = EventStreamDecoder(provider)
     for chunk in chunks:
         yield from decoder.feed(chunk)
     decoder.flush()
@@ -200,7 +202,7 @@ def encode_event_stream_message(headers: Mapping[str, Any], payload: bytes) -> b
 
 
 def _parse_error(message: str, frame: bytes = b"") -> StreamParseError:
-    return StreamParseError(message, provider=_PROVIDER, body=bytes(frame[:64]).hex() if frame else None)
+    return StreamParseError(message, body=bytes(frame[:64]).hex() if frame else None)
 
 
 def _check_prelude(buffer: bytearray, start: int) -> int:

@@ -15,15 +15,13 @@ The wire shapes live in ``llm_connector.protocols.ollama``; this class only send
 import os
 from typing import Any, List, Optional
 
-import requests
-
 from .client import LlmClient
 from .errors import IncompleteStreamError
 from .protocols import loads
 from .protocols import ollama as protocol
 from .protocols.ollama import OllamaModel, OllamaModelDetails, OllamaModelInfo, OllamaProgress, OllamaRunningModel
 from .stream import Stream
-from .transport import HttpRequest, close_response, redact_url
+from .transport import HttpRequest, Response, close_response, redact_url
 
 __all__ = [
     "OllamaClient",
@@ -60,10 +58,10 @@ class OllamaClient(LlmClient):
 
     # -- sending --------------------------------------------------------------------------------------
 
-    def _send(self, http: HttpRequest) -> requests.Response:
+    def _send(self, http: HttpRequest) -> Response:
         backend = self._backend
         http.headers.update(backend.endpoint.headers)
-        response: requests.Response = backend.transport.send(http)
+        response: Response = backend.transport.send(http)
         return response
 
     def _call(self, http: HttpRequest, what: str) -> Any:

@@ -54,9 +54,15 @@ __all__ = [
     "close_response",
     "release_after_end",
     "redact_url",
+    "Response",
+    "Session",
 ]
 
 logger = logging.getLogger("llm_connector")
+
+#: requests' types, named here so that no other module imports requests (``session=`` takes a ``Session``).
+Session = requests.Session
+Response = requests.Response
 
 #: (connect seconds, idle seconds between bytes). Reasoning models can think quietly for minutes.
 DEFAULT_TIMEOUT: Tuple[float, float] = (10.0, 300.0)

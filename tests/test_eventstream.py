@@ -105,7 +105,7 @@ CAPTURED_BEDROCK_FRAME = (
 
 
 def decode_all(data: bytes) -> List[EventStreamMessage]:
-    decoder = EventStreamDecoder()
+    decoder = EventStreamDecoder("bedrock")  # the error label comes from the caller
     messages = decoder.feed(data)
     decoder.flush()
     return messages

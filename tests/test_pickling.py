@@ -51,6 +51,16 @@ FROM_ENV: Dict[str, Any] = {
                                    ANTHROPIC_OK),
 }
 
+#: constructors whose services answer in shapes of their own: checked for pickle bytes, not answered here
+FROM_ENV_NO_ANSWER: Dict[str, Callable[[], LlmClient]] = {
+    "aliyun": lambda: LlmClient.aliyun(api_key_env="MY_KEY"),
+    "aliyun_international": lambda: LlmClient.aliyun_international(api_key_env="MY_KEY"),
+    "zhipu": lambda: LlmClient.zhipu(api_key_env="MY_KEY"),
+    "hunyuan": lambda: LlmClient.hunyuan(api_key_env="MY_KEY"),
+    "tencent": lambda: LlmClient.tencent(secret_id_env="MY_KEY", secret_key_env="MY_SECRET"),
+    "from_env tencent": lambda: LlmClient.from_env("tencent"),
+}
+
 #: name -> the same constructor given the literal key
 LITERAL: Dict[str, Callable[[], LlmClient]] = {
     "openai": lambda: LlmClient.openai(SECRET),
@@ -70,6 +80,11 @@ LITERAL: Dict[str, Callable[[], LlmClient]] = {
     "bedrock session token": lambda: LlmClient.anthropic_bedrock("us-east-1", "AKIDLITERAL", "s3cr3t-key",
                                                                  session_token=SECRET),
     "google": lambda: LlmClient.google(SECRET),
+    "aliyun": lambda: LlmClient.aliyun(SECRET),
+    "aliyun_international": lambda: LlmClient.aliyun_international(SECRET),
+    "zhipu": lambda: LlmClient.zhipu(SECRET),
+    "hunyuan": lambda: LlmClient.hunyuan(SECRET),
+    "tencent": lambda: LlmClient.tencent("AKIDLITERAL", SECRET),
     "ollama with an Authorization header": lambda: LlmClient.ollama(headers={"Authorization": "Bearer " + SECRET}),
     "proxy password": lambda: LlmClient.ollama(proxy=f"http://user:{SECRET}@127.0.0.1:3128"),
 }
@@ -83,7 +98,10 @@ def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com")
     monkeypatch.setenv("AZURE_OPENAI_DEPLOYMENT", "dep")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
-    for name in ("GEMINI_API_KEY", "AWS_SESSION_TOKEN", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
+    monkeypatch.setenv("TENCENTCLOUD_SECRET_ID", "AKID-tencent")
+    monkeypatch.setenv("TENCENTCLOUD_SECRET_KEY", SECRET)
+    for name in ("GEMINI_API_KEY", "AWS_SESSION_TOKEN", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL",
+                 "TENCENTCLOUD_SESSION_TOKEN", "TENCENT_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -112,6 +130,26 @@ def test_a_client_from_the_environment_pickles_without_its_key_and_reads_it_wher
     assert client.chat(request()).content == "ok"
     assert SECOND in sent_credentials(server)  # the key of the unpickling environment, not the one pickled
     assert SECRET not in sent_credentials(server)
+
+
+@pytest.mark.parametrize("name", sorted(FROM_ENV_NO_ANSWER))
+def test_other_clients_from_the_environment_pickle_without_their_secrets(name: str, env: pytest.MonkeyPatch) -> None:
+    client = FROM_ENV_NO_ANSWER[name]()
+    data = pickle.dumps(client)
+    assert SECRET.encode() not in data
+    env.setenv("MY_SECRET", SECOND)
+    env.setenv("MY_KEY", SECOND)
+    copy = pickle.loads(data)
+    assert copy.provider_name == client.provider_name and SECOND.encode() not in pickle.dumps(copy)
+
+
+def test_every_constructor_is_checked_both_ways() -> None:
+    constructors = {name for name, value in vars(LlmClient).items()
+                    if isinstance(value, classmethod) and not name.startswith("_")} - {"from_env"}
+    keyless = {"ollama", "mock", "openai_compatible"}
+    covered_env = set(FROM_ENV) | set(FROM_ENV_NO_ANSWER)
+    assert constructors - keyless - covered_env == set()
+    assert constructors - {"ollama", "mock"} - set(LITERAL) == set()
 
 
 @pytest.mark.parametrize("name", sorted(LITERAL))

@@ -18,7 +18,7 @@ import binascii
 from typing import Any, Iterable, Iterator, Optional
 
 from ..auth import aws_quote_path_segment
-from ..errors import AWS_EXCEPTIONS, APIStatusError, IncompleteStreamError, StreamParseError, error_for_status
+from ..errors import AWS_EXCEPTIONS, APIStatusError, StreamParseError, error_for_status
 from ..eventstream import EventStreamMessage, iter_event_stream
 from ..transport import HttpRequest
 from ..types import ChatRequest, ChatResponse, StreamingResponse
@@ -84,11 +84,7 @@ def _chunk_event(message: EventStreamMessage, provider: str) -> Any:
 
 def _messages(chunks: Iterable[bytes], provider: str) -> Iterator[EventStreamMessage]:
     """The frames of the body, with framing errors naming this client's provider."""
-    try:
-        yield from iter_event_stream(chunks)
-    except (StreamParseError, IncompleteStreamError) as exc:
-        exc.provider = provider
-        raise
+    return iter_event_stream(chunks, provider)
 
 
 def _events(chunks: Iterable[bytes], provider: str) -> Iterator[Any]:
