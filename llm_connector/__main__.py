@@ -6,7 +6,6 @@ one line on stderr and a non-zero exit, never a traceback.
 """
 
 import argparse
-import os
 import sys
 from typing import Any, List, Optional, TextIO
 
@@ -53,13 +52,11 @@ def _client(args: argparse.Namespace, err: TextIO) -> LlmClient:
     options: Any = {}
     if args.base_url:
         options["base_url"] = args.base_url
-    if name == "mock":
-        return LlmClient.mock()
+    if name not in PRESETS:  # the offline mock provider (or an unknown name, which from_env explains)
+        return LlmClient.from_env(name)
     if args.api_key is not None:
         return LlmClient(name, args.api_key, **options)
-    if name in ("openai_compatible", "ollama") and not any(os.environ.get(v) for v in PRESETS[name].env):
-        return LlmClient(name, None, **options)
-    return LlmClient.from_env(name, **options)
+    return LlmClient.from_env(name, **options)  # a provider that needs no key is built without one
 
 
 def _prompt(args: argparse.Namespace, stdin: TextIO) -> str:

@@ -8,9 +8,19 @@ import importlib
 import json
 import os
 import re
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Type, Union
 
-from .auth import SECRET_HEADERS, Auth, BearerAuth, HeaderKeyAuth, NoAuth, check_credential, read_env_credential
+from .auth import (
+    SECRET_HEADERS,
+    Auth,
+    AwsSigV4Auth,
+    BearerAuth,
+    HeaderKeyAuth,
+    NoAuth,
+    TencentTc3Auth,
+    check_credential,
+    read_env_credential,
+)
 from .errors import (
     SHAPE_ERRORS,
     APIStatusError,
@@ -20,7 +30,7 @@ from .errors import (
     shape_error,
     shorten,
 )
-from .presets import PRESETS, Preset, get_preset
+from .presets import DETECT_ORDER, PRESETS, Preset, get_preset
 from .protocols import Endpoint, load, loads
 from .stream import ChatStream, Stream
 from .transport import (
@@ -49,10 +59,14 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["LlmClient"]
 
 
-def _auth_for(style: str, key: Optional[str]) -> Auth:
-    if style == "tc3":
-        raise ConfigurationError("tencent: build the client with LlmClient.tencent(secret_id, secret_key) "
-                                 "or LlmClient.from_env('tencent')", provider="tencent")
+#: A preset's ``auth`` style -> the auth class its ``credentials`` build (presets name a style, never a class).
+_AUTH_CLASSES: Dict[str, Any] = {"bearer": BearerAuth, "sigv4": AwsSigV4Auth, "tc3": TencentTc3Auth}
+
+
+def _auth_for(style: str, key: Optional[str], provider: str = "") -> Auth:
+    if style in ("tc3", "sigv4"):
+        raise ConfigurationError(f"{provider}: build the client with its constructor (LlmClient.{provider}(...)) "
+                                 f"or LlmClient.from_env({provider!r})", provider=provider)
     if not key or style == "none":
         return NoAuth()
     if style == "bearer":
@@ -96,7 +110,7 @@ class _HttpBackend:
         return Endpoint(
             provider=endpoint.provider,
             base_url=base_url or endpoint.base_url,
-            auth=_auth_for(self.preset.auth, api_key) if api_key is not None else endpoint.auth,
+            auth=_auth_for(self.preset.auth, api_key, endpoint.provider) if api_key is not None else endpoint.auth,
             headers=merged,
             options=endpoint.options,
         )
@@ -232,7 +246,7 @@ class LlmClient:
                 hint = f" (or set {preset.env[0]})" if preset.env else ""
                 raise ConfigurationError(f"api_key: provider {provider!r} needs an API key{hint}",
                                          provider=provider)
-            auth = _auth_for(preset.auth, api_key)
+            auth = _auth_for(preset.auth, api_key, provider)
         normalize = getattr(_protocol_or_none(preset.protocol), "normalize_base_url", None)
         base = normalize(base) if normalize is not None else base.rstrip("/")
         merged_options: Dict[str, Any] = dict(preset.options)
@@ -296,10 +310,8 @@ class LlmClient:
                      **options: Any) -> "LlmClient":
         """Azure OpenAI: ``{endpoint}/openai/deployments/{deployment}``, ``api-version`` query, ``api-key``
         header."""
-        base = "{}/openai/deployments/{}".format(endpoint.rstrip("/"), deployment)
-        extra = dict(options.pop("options", None) or {})
-        extra["api_version"] = api_version
-        return cls("azure_openai", api_key, base_url=options.pop("base_url", None) or base, options=extra, **options)
+        return cls._from_parts("azure_openai", {"endpoint": endpoint, "deployment": deployment,
+                                                "api_version": api_version}, api_key=api_key, **options)
 
     @classmethod
     def openai_compatible(cls, api_key: Optional[str], base_url: str, name: str = "openai_compatible",
@@ -379,17 +391,10 @@ class LlmClient:
         recipe); ``LlmClient.from_env("tencent")`` reads ``TENCENTCLOUD_SECRET_ID``,
         ``TENCENTCLOUD_SECRET_KEY``, ``TENCENTCLOUD_SESSION_TOKEN`` and ``TENCENTCLOUD_REGION``.
         """
-        from .auth import TencentTc3Auth
-
-        auth = _signed_auth(
-            TencentTc3Auth, "tencent",
-            {"secret_id": ("secret_id", secret_id, secret_id_env),
-             "secret_key": ("secret_key", secret_key, secret_key_env),
-             "session_token": ("session_token", session_token, session_token_env)},
-            {"service": "hunyuan"}, optional=("session_token",))
-        extra = dict(options.pop("options", None) or {})
-        extra["region"] = region
-        return cls("tencent", None, auth=auth, options=extra, **options)
+        return cls._from_parts(
+            "tencent", {"region": region},
+            {"secret_id": (secret_id, secret_id_env), "secret_key": (secret_key, secret_key_env),
+             "session_token": (session_token, session_token_env)}, **options)
 
     @classmethod
     def anthropic(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
@@ -408,11 +413,8 @@ class LlmClient:
 
         ``access_token_env`` names a variable holding the token instead (the client then pickles).
         """
-        auth = _signed_auth(BearerAuth, "anthropic_vertex", {"access_token": ("token", access_token, access_token_env)},
-                            {})
-        host = "aiplatform.googleapis.com" if region == "global" else f"{region}-aiplatform.googleapis.com"
-        base = f"https://{host}/v1/projects/{project_id}/locations/{region}/publishers/anthropic/models"
-        return cls("anthropic_vertex", None, base_url=options.pop("base_url", None) or base, auth=auth, **options)
+        return cls._from_parts("anthropic_vertex", {"project_id": project_id, "region": region},
+                               {"access_token": (access_token, access_token_env)}, **options)
 
     @classmethod
     def anthropic_bedrock(cls, region: str, access_key: Optional[str] = None, secret_key: Optional[str] = None,
@@ -426,16 +428,37 @@ class LlmClient:
         ``LlmClient.from_env("anthropic_bedrock")`` reads ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
         ``AWS_SESSION_TOKEN`` and ``AWS_REGION``.
         """
-        from .auth import AwsSigV4Auth
+        return cls._from_parts(
+            "anthropic_bedrock", {"region": region},
+            {"access_key": (access_key, access_key_env), "secret_key": (secret_key, secret_key_env),
+             "session_token": (session_token, session_token_env)}, **options)
 
-        auth = _signed_auth(
-            AwsSigV4Auth, "anthropic_bedrock",
-            {"access_key": ("access_key", access_key, access_key_env),
-             "secret_key": ("secret_key", secret_key, secret_key_env),
-             "session_token": ("session_token", session_token, session_token_env)},
-            {"region": region, "service": "bedrock"}, optional=("session_token",))
-        base = f"https://bedrock-runtime.{region}.amazonaws.com"
-        return cls("anthropic_bedrock", None, base_url=options.pop("base_url", None) or base, auth=auth, **options)
+    @classmethod
+    def _from_parts(cls, provider: str, parts: Mapping[str, Optional[str]],
+                    credentials: Optional[Mapping[str, Tuple[Optional[str], Optional[str]]]] = None,
+                    **options: Any) -> "LlmClient":
+        """A client for a preset whose base URL, options or auth are built from parts and credentials (the
+        preset's ``parts`` / ``credentials`` rows): ``parts`` maps a part's name to its value,
+        ``credentials`` a credential's name to ``(literal, variable name)``."""
+        preset = get_preset(provider)
+        values = {p.name: parts.get(p.name) or p.default for p in preset.parts}
+        missing = [name for name, value in values.items() if not value]
+        if missing:
+            raise ConfigurationError(f"{', '.join(missing)}: {provider} needs {' and '.join(missing)}",
+                                     provider=provider)
+        given: Dict[str, str] = {k: str(v) for k, v in values.items() if v}
+        extra = dict(options.pop("options", None) or {})
+        extra.update((p.option, given[p.name]) for p in preset.parts if p.option)
+        if preset.credentials and options.get("auth") is None:
+            public = dict(preset.auth_params)
+            public.update((p.auth, given[p.name]) for p in preset.parts if p.auth)
+            options["auth"] = _signed_auth(
+                _AUTH_CLASSES[preset.auth], provider,
+                {c.name: (c.param,) + tuple((credentials or {}).get(c.name, (None, None)))  # type: ignore[misc]
+                 for c in preset.credentials},
+                public, optional=tuple(c.name for c in preset.credentials if c.optional))
+        base = options.pop("base_url", None) or (preset.url(given) if preset.url_template else None)
+        return cls(provider, options.pop("api_key", None), base_url=base, options=extra or None, **options)
 
     @classmethod
     def google(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
@@ -475,40 +498,13 @@ class LlmClient:
             name = detect_provider()
             if name is None:
                 raise ConfigurationError("from_env: no provider key found in the environment")
-        if name == "mock":
+        if name == "mock":  # not a service: no preset, nothing to read
             return cls.mock(**options)
-        if name == "ollama":
-            return cls.ollama(**options)
-        if name == "azure_openai":
-            missing = [v for v in ("AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_DEPLOYMENT")
-                       if not os.environ.get(v)]
-            if missing:
-                raise ConfigurationError(f"from_env: azure_openai needs {', '.join(missing)} in the environment",
-                                         provider=name)
-            return cls.azure_openai(None, os.environ["AZURE_OPENAI_ENDPOINT"],
-                                    os.environ["AZURE_OPENAI_DEPLOYMENT"],
-                                    os.environ.get("OPENAI_API_VERSION") or "2024-10-21",
-                                    api_key_env="AZURE_OPENAI_API_KEY", **options)
-        if name == "anthropic_bedrock":
-            region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-            if not region:
-                raise ConfigurationError("from_env: anthropic_bedrock needs AWS_REGION in the environment",
-                                         provider=name)
-            token_env = "AWS_SESSION_TOKEN" if os.environ.get("AWS_SESSION_TOKEN") else None
-            return cls.anthropic_bedrock(region, access_key_env="AWS_ACCESS_KEY_ID",
-                                         secret_key_env="AWS_SECRET_ACCESS_KEY", session_token_env=token_env,
-                                         **options)
-        if name == "tencent":
-            id_env = _first_set("TENCENTCLOUD_SECRET_ID", "TENCENT_SECRET_ID")
-            key_env = _first_set("TENCENTCLOUD_SECRET_KEY", "TENCENT_SECRET_KEY")
-            if not id_env or not key_env:
-                raise ConfigurationError("from_env: tencent needs TENCENTCLOUD_SECRET_ID and "
-                                         "TENCENTCLOUD_SECRET_KEY in the environment", provider=name)
-            return cls.tencent(region=options.pop("region", None) or os.environ.get("TENCENTCLOUD_REGION")
-                               or "ap-guangzhou", secret_id_env=id_env, secret_key_env=key_env,
-                               session_token_env=_first_set("TENCENTCLOUD_SESSION_TOKEN", "TENCENT_SESSION_TOKEN"),
-                               **options)
         preset = get_preset(name)
+        client_cls = _class_for(preset)
+        if preset.credentials:
+            return client_cls._from_parts(name, _parts_from_env(preset, options), _credentials_from_env(preset),
+                                          **options)
         key_env = next((v for v in preset.env if os.environ.get(v)), None)
         if preset.key_required and not key_env:
             raise ConfigurationError(
@@ -516,7 +512,9 @@ class LlmClient:
             )
         if "base_url" not in options and preset.base_url_env and os.environ.get(preset.base_url_env):
             options["base_url"] = os.environ[preset.base_url_env]
-        return cls(name, api_key_env=key_env, **options)
+        if preset.parts:
+            return client_cls._from_parts(name, _parts_from_env(preset, options), api_key_env=key_env, **options)
+        return client_cls(name, api_key_env=key_env, **options)
 
     @staticmethod
     def supported_providers() -> List[str]:
@@ -746,6 +744,43 @@ def _rebuild_with_backend(cls: Any, backend: Any, name: str) -> "LlmClient":
     return client
 
 
+def _class_for(preset: Preset) -> Type["LlmClient"]:
+    """The class a preset's clients are: ``LlmClient``, or the one its ``client`` names (Ollama's)."""
+    cls: Type[LlmClient] = _client_class(preset.client) if preset.client else LlmClient
+    return cls
+
+
+def _parts_from_env(preset: Preset, options: Dict[str, Any]) -> Dict[str, Optional[str]]:
+    """The preset's parts from ``options`` (taken out of them) or the environment, or their defaults; a
+    ``ConfigurationError`` naming every variable still missing."""
+    values: Dict[str, Optional[str]] = {}
+    missing: List[str] = []
+    for part in preset.parts:
+        value = options.pop(part.name, None)
+        if not value:
+            variable = _first_set(*part.env)
+            value = os.environ[variable] if variable else part.default
+        if not value:
+            missing.append(part.env[0] if part.env else part.name)
+        values[part.name] = value
+    if missing:
+        raise ConfigurationError(f"from_env: {preset.name} needs {', '.join(missing)} in the environment",
+                                 provider=preset.name)
+    return values
+
+
+def _credentials_from_env(preset: Preset) -> Dict[str, Tuple[Optional[str], Optional[str]]]:
+    """Each credential as ``(None, the first of its variables that is set)``; a ``ConfigurationError`` naming
+    the variables of the required ones that are not."""
+    found: Dict[str, Tuple[Optional[str], Optional[str]]] = {c.name: (None, _first_set(*c.env))
+                                                             for c in preset.credentials}
+    missing = [c.env[0] for c in preset.credentials if not c.optional and not found[c.name][1] and c.env]
+    if missing:
+        raise ConfigurationError(f"from_env: {preset.name} needs {' and '.join(missing)} in the environment",
+                                 provider=preset.name)
+    return found
+
+
 def _first_set(*names: str) -> Optional[str]:
     """The name of the first of the environment variables ``names`` that is set and not empty, or None."""
     return next((n for n in names if os.environ.get(n)), None)
@@ -756,11 +791,6 @@ def _protocol_or_none(name: str) -> Any:
         return load(name)
     except ImportError:
         return None
-
-
-#: Order in which ``from_env()`` and the CLI look for a key.
-DETECT_ORDER = ("openai", "anthropic", "google", "deepseek", "moonshot", "zhipu_openai_compatible",
-                "aliyun_compatible", "volcengine", "xiaomi", "longcat", "hunyuan", "tencent")
 
 
 def detect_provider() -> Optional[str]:
