@@ -125,8 +125,10 @@ PRESETS: Dict[str, Preset] = {
     p.name: p
     for p in (
         Preset("openai", "openai", "https://api.openai.com/v1", ("OPENAI_API_KEY",),
+               options={"max_tokens_field": "max_completion_tokens", "developer_role": True},
                base_url_env="OPENAI_BASE_URL", default_model="gpt-4o-mini", description="OpenAI"),
-        Preset("azure_openai", "openai", None, ("AZURE_OPENAI_API_KEY",), auth="api-key", options={"models": False},
+        Preset("azure_openai", "openai", None, ("AZURE_OPENAI_API_KEY",), auth="api-key",
+               options={"models": False, "max_tokens_field": "max_completion_tokens", "developer_role": True},
                description="Azure OpenAI (deployment URL + api-version)",
                url_template="{endpoint}/openai/deployments/{deployment}",
                parts=(Part("endpoint", ("AZURE_OPENAI_ENDPOINT",)), Part("deployment", ("AZURE_OPENAI_DEPLOYMENT",)),

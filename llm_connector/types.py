@@ -150,6 +150,13 @@ class Role(str, Enum):
     USER = "user"
     ASSISTANT = "assistant"
     TOOL = "tool"
+    #: OpenAI's newer name for system instructions (o-series, gpt-5); sent as ``system`` to services without it
+    DEVELOPER = "developer"
+
+    @property
+    def wire_value(self) -> str:
+        """The role for services that know no ``developer`` role: ``developer`` is ``system``."""
+        return "system" if self is Role.DEVELOPER else self.value
 
     def __str__(self) -> str:
         return self.value
@@ -162,7 +169,7 @@ def _role(value: Union[str, Role]) -> Role:
         return Role(str(value).lower())
     except ValueError:
         raise ConfigurationError(
-            f"Message.role: unknown role {value!r} (expected one of system, user, assistant, tool)"
+            f"Message.role: unknown role {value!r} (expected one of system, user, assistant, tool, developer)"
         ) from None
 
 

@@ -79,7 +79,8 @@ def test_every_sampling_field_is_sent_under_its_openai_name(server):
         extra_body={"logit_bias": {"1": 2}},
     ))
     body = server.requests[0].json()
-    assert body["temperature"] == 0.5 and body["top_p"] == 0.9 and body["max_tokens"] == 50
+    assert body["temperature"] == 0.5 and body["top_p"] == 0.9
+    assert body["max_completion_tokens"] == 50 and "max_tokens" not in body  # OpenAI itself: the newer name
     assert body["stop"] == ["END"]
     assert body["presence_penalty"] == 0.1 and body["frequency_penalty"] == 0.2
     assert body["seed"] == 7 and body["user"] == "u-1" and body["reasoning_effort"] == "high"

@@ -182,7 +182,7 @@ def encode_messages(messages: Iterable[Message]) -> Tuple[Optional[str], List[Di
     system: List[str] = []
     turns: List[Tuple[str, List[Dict[str, Any]]]] = []
     for message in messages:
-        if message.role is Role.SYSTEM:
+        if message.role is Role.SYSTEM or message.role is Role.DEVELOPER:
             text = message.text_content()
             if text:
                 system.append(text)

@@ -88,7 +88,7 @@ def _parts(message: Message) -> List[Dict[str, Any]]:
 
 def encode_message(message: Message, multimodal: bool = False) -> Dict[str, Any]:
     """One message in DashScope's shape."""
-    out: Dict[str, Any] = {"role": message.role.value}
+    out: Dict[str, Any] = {"role": message.role.wire_value}
     out["content"] = _parts(message) if multimodal else message.text_content()
     if message.role is Role.ASSISTANT and message.tool_calls:
         out["tool_calls"] = [

@@ -241,7 +241,7 @@ def encode_contents(messages: Iterable[Message], send_ids: bool = True) -> Tuple
             results.append(_function_response_part(message, names, send_ids))
             continue
         results = None
-        if role is Role.SYSTEM:
+        if role is Role.SYSTEM or role is Role.DEVELOPER:
             text = message.text_content()
             if text:
                 system.append({"text": text})

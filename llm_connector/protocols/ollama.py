@@ -279,7 +279,7 @@ def _wire_tool_calls(message: Message, position: int, names: Dict[str, str]) -> 
 def encode_message(message: Message, position: int, names: Dict[str, str]) -> Dict[str, Any]:
     """One message in Ollama's shape. ``names`` maps tool-call ids to function names, filled by assistant
     turns and read by tool results (Ollama matches a result to its call by ``tool_name``)."""
-    out: Dict[str, Any] = {"role": message.role.value, "content": message.text_content()}
+    out: Dict[str, Any] = {"role": message.role.wire_value, "content": message.text_content()}
     images = _images(message, position)
     if images:
         out["images"] = images

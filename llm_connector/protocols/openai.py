@@ -10,6 +10,11 @@ Quirks a preset may set in ``Endpoint.options``:
 - ``send_reasoning`` (default False): send an assistant turn's ``reasoning_content`` back (Moonshot needs it
   in multi-turn tool calls; DeepSeek rejects it).
 - ``done_marker`` (default True): the stream must end with ``data: [DONE]``.
+- ``max_tokens_field`` (default ``"max_tokens"``): the name ``max_tokens`` is sent under. OpenAI and Azure use
+  ``"max_completion_tokens"`` (the o-series and gpt-5 reject ``max_tokens``); compatible services keep
+  ``max_tokens``.
+- ``developer_role`` (default False): send a ``developer`` message as is (OpenAI, Azure); otherwise it is sent
+  as ``system``, the role every compatible service knows.
 
 This module also writes chunks in OpenAI's wire shape (``encode_chunk``; ``chunk_to_wire`` is the earlier name),
 for gateways.
@@ -71,9 +76,9 @@ def _tool_call(call: ToolCall) -> Dict[str, Any]:
     }
 
 
-def encode_message(message: Message, send_reasoning: bool = False) -> Dict[str, Any]:
-    """One message in OpenAI's shape."""
-    out: Dict[str, Any] = {"role": message.role.value}
+def encode_message(message: Message, send_reasoning: bool = False, developer_role: bool = False) -> Dict[str, Any]:
+    """One message in OpenAI's shape (a ``developer`` message as ``system`` unless ``developer_role``)."""
+    out: Dict[str, Any] = {"role": message.role.value if developer_role else message.role.wire_value}
     if message.role is Role.ASSISTANT and message.tool_calls:
         text = message.text_content()
         out["content"] = text if text else None
@@ -99,9 +104,10 @@ def _tool_choice(choice: Any) -> Any:
 def encode_body(request: ChatRequest, endpoint: Endpoint, stream: bool) -> Dict[str, Any]:
     """The JSON body for ``POST /chat/completions``."""
     send_reasoning = bool(endpoint.option("send_reasoning", False))
+    developer_role = bool(endpoint.option("developer_role", False))
     body: Dict[str, Any] = {
         "model": request.model,
-        "messages": [encode_message(m, send_reasoning) for m in request.messages],
+        "messages": [encode_message(m, send_reasoning, developer_role) for m in request.messages],
     }
     for name in ("temperature", "top_p", "presence_penalty", "frequency_penalty", "seed", "user",
                  "reasoning_effort", "response_format"):
@@ -109,7 +115,7 @@ def encode_body(request: ChatRequest, endpoint: Endpoint, stream: bool) -> Dict[
         if value is not None:
             body[name] = value
     if request.max_tokens is not None:
-        body["max_tokens"] = request.max_tokens
+        body[endpoint.option("max_tokens_field") or "max_tokens"] = request.max_tokens
     stop = request.stop_list()
     if stop:
         body["stop"] = stop

@@ -82,7 +82,7 @@ def _contents(blocks: List[Any]) -> List[Dict[str, Any]]:
 
 def encode_message(message: Message) -> Dict[str, Any]:
     """One message in Hunyuan's PascalCase shape."""
-    out: Dict[str, Any] = {"Role": message.role.value}
+    out: Dict[str, Any] = {"Role": message.role.wire_value}
     content = message.content
     if isinstance(content, list) and any(isinstance(b, ImageBlock) for b in content):
         out["Contents"] = _contents(content)
