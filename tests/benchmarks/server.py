@@ -10,8 +10,9 @@ What to stream is named by the model, so one client serves every case:
 
 - ``n``: the number of text chunks (token-sized pieces of ``expected_text(n)``), besides the protocol's
   opening and closing events.
-- ``framing``: ``chunked`` (``Transfer-Encoding: chunked``, one HTTP chunk per event, as the services send it)
-  or ``close`` (no length: the body ends when the server closes the connection).
+- ``framing``: ``chunked`` (``Transfer-Encoding: chunked``, one HTTP chunk per event, as the services send it),
+  ``close`` (no length: the body ends when the server closes the connection) or ``length`` (``Content-Length``,
+  the connection kept).
 - ``mode``: ``normal`` (everything at once) or ``delay`` (the opening events and the first text event, then
   500 ms of silence, then the rest). In ``delay`` mode the server notes when the first text event left
   (``time.monotonic()``, the same clock in every process of the machine); ``GET /_bench/sent/<token>`` answers
@@ -181,8 +182,11 @@ def stream_bytes(protocol: str, n: int, framing: str) -> Tuple[bytes, bytes]:
     elif framing == "close":
         framed = events
         headers = "Connection: close\r\n"
+    elif framing == "length":
+        framed = events
+        headers = f"Content-Length: {sum(len(e) for e in events)}\r\n"
     else:
-        raise ValueError(f"framing: chunked or close, not {framing!r}")
+        raise ValueError(f"framing: chunked, close or length, not {framing!r}")
     status = (f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nCache-Control: no-cache\r\n"
               f"x-request-id: req_bench\r\n{headers}\r\n").encode()
     return status + b"".join(framed[: first + 1]), b"".join(framed[first + 1:])
