@@ -5,7 +5,8 @@
 - Retries (``max_retries``) happen only before any byte of a body is handed to the caller, with exponential
   backoff and jitter, or the wait the service asked for (``Retry-After``, ``retry-after-ms``, a delay in the
   error body) when that is at most ``MAX_RETRY_DELAY``. Each try is authorised anew (a fresh signature).
-- Redirects are followed here, and a redirect to another origin carries no credentials.
+- Redirects never move a request elsewhere: a redirect answering a POST, or sending a GET to another origin,
+  is an ``APIStatusError`` naming the status and the target (no query); a GET follows same-origin redirects.
 - Settings from the environment (proxy variables, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``) are
   read once per client, not on every call, with requests' rules; ``~/.netrc`` never (``_Environment``). A
   ``session`` the caller passes is used as configured: requests reads the environment on each of its calls.
@@ -133,6 +134,19 @@ def _origin(url: str) -> Tuple[str, str, Optional[int]]:
         return ("", "", None)
     default = {"http": 80, "https": 443}.get(parts.scheme)
     return (parts.scheme, (parts.hostname or "").lower(), port or default)
+
+
+def _without_query(url: str) -> str:
+    """``url`` without its query, fragment and user info (they may carry secrets)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "an unreadable URL"
+    if ":" in host:
+        host = f"[{host}]"
+    return urlunsplit((parts.scheme, host + port, parts.path, "", ""))
 
 
 def _host(url: str) -> str:
@@ -342,29 +356,33 @@ class Transport:
 
     def _send_once(self, request: HttpRequest, budget: Optional[_Budget]) -> requests.Response:
         method, url, body = request.method, request.url, request.body
-        carry_credentials = True
         first_origin = _origin(url)
         for _ in range(_MAX_REDIRECTS + 1):
             headers = dict(self.headers)
             headers.update(request.headers)
-            if carry_credentials:
-                request.auth.apply(method, url, headers, body)
-            else:
-                headers = {k: v for k, v in headers.items() if k.lower() not in SECRET_HEADERS}
+            request.auth.apply(method, url, headers, body)
             response = self._request(method, url, headers, body, budget)
             location = response.headers.get("location") if response.status_code in _REDIRECTS else None
             if location:
                 close_response(response)
-                url = urljoin(url, location)
-                if _origin(url) != first_origin:
-                    carry_credentials = False
-                if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
-                    method, body = "GET", None
+                target = urljoin(url, location)
+                if method != "GET" or _origin(target) != first_origin:
+                    # Never move a body or credentials elsewhere, nor turn a POST into a GET in silence.
+                    raise self._redirect_error(method, response.status_code, target)
+                url = target
                 continue
             if response.status_code >= 400:
                 raise self._status_error(response, headers, budget)
             return response
         raise APIConnectionError(f"too many redirects (more than {_MAX_REDIRECTS})", provider=self.provider)
+
+    def _redirect_error(self, method: str, status: int, target: str) -> APIStatusError:
+        where = _without_query(target)
+        what = "a redirect" if method != "GET" else "a redirect to another origin"
+        return APIStatusError(
+            f"the service answered {method} with {what} (HTTP {status} to {where}), which is not followed: "
+            "the request and its credentials go nowhere else. If that is the service's new address, set "
+            "base_url to it", provider=self.provider, status_code=status)
 
     def _request(
         self, method: str, url: str, headers: Dict[str, str], body: Optional[bytes], budget: Optional[_Budget]
