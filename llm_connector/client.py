@@ -35,6 +35,7 @@ from .protocols import Endpoint, load, loads
 from .stream import ChatStream, Stream
 from .transport import (
     DEFAULT_TIMEOUT,
+    HttpRequest,
     Response,
     Session,
     TimeoutSpec,
@@ -126,17 +127,33 @@ class _HttpBackend:
                 raise
             raise classify(exc) from None
 
+    def open(self, http: HttpRequest, endpoint: Endpoint, deadline: Optional[float] = None,
+             protocol: Any = None) -> Response:
+        """Send one request with the endpoint's headers; the response comes back with its body unread.
+
+        An HTTP error answer is typed by the transport, then by the protocol's optional ``classify_error``.
+        """
+        http.headers.update(endpoint.headers)
+        return self._send(protocol if protocol is not None else self.protocol, http, deadline)
+
+    def exchange(self, http: HttpRequest, endpoint: Endpoint, what: str, decode: Callable[[Any, Endpoint], Any],
+                 deadline: Optional[float] = None, protocol: Any = None) -> Any:
+        """The one send-read-parse step: send, read the whole body, parse it as JSON (``what`` names it in a
+        ``StreamParseError``) and ``decode(data, endpoint)``; JSON of a shape the decoder did not expect is a
+        ``StreamParseError`` too, never a raw ``KeyError``. Chat answers, model lists and Ollama's model
+        management all go through it."""
+        body = self.transport.read_all(self.open(http, endpoint, deadline, protocol))
+        data = loads(body.decode("utf-8", "replace"), endpoint.provider, what)
+        try:
+            return decode(data, endpoint)
+        except SHAPE_ERRORS as exc:  # e.g. an AttributeError from a list where an object was expected
+            raise shape_error(exc, endpoint.provider, "a response" if what == "response body" else what) from None
+
     def chat(self, request: ChatRequest, endpoint: Endpoint, deadline: Optional[float]) -> ChatResponse:
         protocol = self.protocol
         http = protocol.encode_chat(request, endpoint, False)
-        http.headers.update(endpoint.headers)
-        response = self._send(protocol, http, deadline)
-        body = self.transport.read_all(response)
-        data = loads(body.decode("utf-8", "replace"), endpoint.provider, "response body")
-        try:
-            answer: ChatResponse = protocol.decode_response(data, endpoint)
-        except SHAPE_ERRORS as exc:  # JSON of a shape the decoder did not expect: never a raw AttributeError
-            raise shape_error(exc, endpoint.provider, "a response") from None
+        answer: ChatResponse = self.exchange(http, endpoint, "response body", protocol.decode_response, deadline,
+                                             protocol)
         think_tags = endpoint.option("think_tags")
         if think_tags:
             from .thinktags import split_response
@@ -146,9 +163,7 @@ class _HttpBackend:
 
     def chat_stream(self, request: ChatRequest, endpoint: Endpoint, deadline: Optional[float]) -> ChatStream:
         protocol = self.protocol
-        http = protocol.encode_chat(request, endpoint, True)
-        http.headers.update(endpoint.headers)
-        response = self._send(protocol, http, deadline)
+        response = self.open(protocol.encode_chat(request, endpoint, True), endpoint, deadline, protocol)
         kind = _media_type(response)
         if kind == "text/html":
             raise _html_instead_of_stream(self.transport.read_all(response, deadline=deadline), response, endpoint)
@@ -170,11 +185,9 @@ class _HttpBackend:
         if encode is None or not endpoint.option("models", True):
             raise UnsupportedOperationError(f"{endpoint.provider} does not offer a model list",
                                             provider=endpoint.provider)
-        http = encode(endpoint)
-        http.headers.update(endpoint.headers)
-        body = self.transport.read_all(self.transport.send(http))
-        data = loads(body.decode("utf-8", "replace"), endpoint.provider, "model list")
-        return protocol.decode_models(data, endpoint)  # type: ignore[no-any-return]
+        names: List[str] = self.exchange(encode(endpoint), endpoint, "model list", protocol.decode_models,
+                                         protocol=protocol)
+        return names
 
     def close(self) -> None:
         self.transport.close()

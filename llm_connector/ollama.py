@@ -9,19 +9,25 @@ deletes local models::
     for progress in client.pull_model_stream("llama3.2"):
         print(progress.status, progress.completed, progress.total)
 
-The wire shapes live in ``llm_connector.protocols.ollama``; this class only sends and reads.
+The wire shapes live in ``llm_connector.protocols.ollama_models``; this class sends them through the client's
+one send-read-parse step (``exchange``).
 """
 
 import os
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 
 from .client import LlmClient
 from .errors import IncompleteStreamError
-from .protocols import loads
-from .protocols import ollama as protocol
-from .protocols.ollama import OllamaModel, OllamaModelDetails, OllamaModelInfo, OllamaProgress, OllamaRunningModel
+from .protocols import ollama_models as protocol
+from .protocols.ollama_models import (
+    OllamaModel,
+    OllamaModelDetails,
+    OllamaModelInfo,
+    OllamaProgress,
+    OllamaRunningModel,
+)
 from .stream import Stream
-from .transport import HttpRequest, Response, close_response, redact_url
+from .transport import HttpRequest, close_response, redact_url
 
 __all__ = [
     "OllamaClient",
@@ -56,35 +62,30 @@ class OllamaClient(LlmClient):
     def __repr__(self) -> str:
         return f"OllamaClient(base_url={redact_url(self.base_url)!r})"
 
-    # -- sending --------------------------------------------------------------------------------------
+    # -- sending: the client's one send-read-parse step -------------------------------------------------
 
-    def _send(self, http: HttpRequest) -> Response:
+    def _call(self, http: HttpRequest, what: str, decode: Callable[[Any, Any], Any]) -> Any:
         backend = self._backend
-        http.headers.update(backend.endpoint.headers)
-        response: Response = backend.transport.send(http)
-        return response
-
-    def _call(self, http: HttpRequest, what: str) -> Any:
-        """Send, read the whole body and parse it as JSON (``what`` names it in a parse error)."""
-        body: bytes = self._backend.transport.read_all(self._send(http))
-        return loads(body.decode("utf-8", "replace"), self._provider, what)
+        return backend.exchange(http, backend.endpoint, what, decode)
 
     def _call_no_answer(self, http: HttpRequest) -> None:
-        self._backend.transport.read_all(self._send(http))
+        backend = self._backend
+        backend.transport.read_all(backend.open(http, backend.endpoint))
 
     # -- model management -------------------------------------------------------------------------------
 
     def list_models(self) -> List[OllamaModel]:
         """The models on the server (``GET /api/tags``), with size, digest and details."""
-        endpoint = self._backend.endpoint
-        return protocol.decode_model_list(self._call(protocol.encode_list_models(endpoint), "model list"), endpoint)
+        models: List[OllamaModel] = self._call(protocol.encode_list_models(self._backend.endpoint), "model list",
+                                               protocol.decode_model_list)
+        return models
 
     def show_model(self, name: str, *, verbose: bool = False) -> OllamaModelInfo:
         """What Ollama knows about model ``name`` (``POST /api/show``): Modelfile, template, parameters,
         details, capabilities. ``NotFoundError`` when there is no such model."""
-        endpoint = self._backend.endpoint
-        data = self._call(protocol.encode_show(endpoint, name, verbose), "model information")
-        return protocol.decode_model_info(data, endpoint)
+        info: OllamaModelInfo = self._call(protocol.encode_show(self._backend.endpoint, name, verbose),
+                                           "model information", protocol.decode_model_info)
+        return info
 
     def pull_model_stream(self, name: str, *, insecure: bool = False) -> Stream[OllamaProgress]:
         """Download model ``name``, yielding each progress line as it arrives (``POST /api/pull``).
@@ -92,9 +93,10 @@ class OllamaClient(LlmClient):
         The last item has ``status == "success"``. Leaving the loop closes the connection (the server goes on
         downloading; a later pull resumes). An ``{"error": ...}`` line raises the typed error.
         """
-        endpoint = self._backend.endpoint
-        response = self._send(protocol.encode_pull(endpoint, name, insecure))
-        progress = protocol.decode_progress(self._backend.transport.iter_bytes(response), endpoint)
+        backend = self._backend
+        endpoint = backend.endpoint
+        response = backend.open(protocol.encode_pull(endpoint, name, insecure), endpoint)
+        progress = protocol.decode_progress(backend.transport.iter_bytes(response), endpoint)
         return Stream(progress, response=response, on_close=lambda: close_response(response))
 
     def pull_model(self, name: str, *, insecure: bool = False) -> OllamaProgress:
@@ -121,11 +123,11 @@ class OllamaClient(LlmClient):
 
     def running_models(self) -> List[OllamaRunningModel]:
         """The models loaded in memory (``GET /api/ps``)."""
-        endpoint = self._backend.endpoint
-        data = self._call(protocol.encode_running_models(endpoint), "running model list")
-        return protocol.decode_running_models(data, endpoint)
+        models: List[OllamaRunningModel] = self._call(protocol.encode_running_models(self._backend.endpoint),
+                                                      "running model list", protocol.decode_running_models)
+        return models
 
     def version(self) -> str:
         """The server's version, e.g. ``"0.6.2"`` (``GET /api/version``)."""
-        endpoint = self._backend.endpoint
-        return protocol.decode_version(self._call(protocol.encode_version(endpoint), "version"), endpoint)
+        version: str = self._call(protocol.encode_version(self._backend.endpoint), "version", protocol.decode_version)
+        return version

@@ -71,12 +71,20 @@ class _Data:
     """
 
     __slots__ = ()
-    #: the field names, in ``__init__`` order (``raw`` never among them)
+    #: the field names, in ``__init__`` order (``raw`` never among them): derived once, when the class is made,
+    #: from its ``__slots__``, so that each field is named once per class
     _fields: ClassVar[Tuple[str, ...]] = ()
     #: nested field name -> class (a list of it when the field holds a list)
     _nested: ClassVar[Dict[str, Type["_Data"]]] = {}
-    #: the class keeps the mapping it was read from in ``.raw``
+    #: the class keeps the mapping it was read from in ``.raw`` (a ``raw`` slot)
     _has_raw: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        slots = cls.__dict__.get("__slots__")
+        if slots and "_fields" not in cls.__dict__:
+            cls._fields = tuple(name for name in slots if name != "raw")
+            cls._has_raw = "raw" in slots
 
     @classmethod
     def _names(cls) -> Tuple[str, ...]:
@@ -180,7 +188,6 @@ class TextBlock(_Data):
     type: str
 
     __slots__ = ("text", "type")
-    _fields = ("text", "type")
 
     def __init__(self, text: str = "", type: str = "text") -> None:
         self.text = text
@@ -197,7 +204,6 @@ class ImageBlock(_Data):
     type: str
 
     __slots__ = ("url", "media_type", "data", "detail", "type")
-    _fields = ("url", "media_type", "data", "detail", "type")
 
     def __init__(self, url: Optional[str] = None, media_type: Optional[str] = None, data: Optional[str] = None,
             detail: Optional[str] = None, type: str = "image") -> None:
@@ -267,7 +273,6 @@ class FunctionCall(_Data):
     arguments: str
 
     __slots__ = ("name", "arguments")
-    _fields = ("name", "arguments")
 
     def __init__(self, name: str = "", arguments: str = "") -> None:
         self.name = name
@@ -289,7 +294,6 @@ class ToolCall(_Data):
     thought_signature: Optional[str]
 
     __slots__ = ("id", "type", "function", "index", "thought_signature")
-    _fields = ("id", "type", "function", "index", "thought_signature")
 
     def __init__(self, id: str = "", type: str = "function", function: Optional[FunctionCall] = None,
             index: Optional[int] = None, thought_signature: Optional[str] = None) -> None:
@@ -349,7 +353,6 @@ class Message(_Data):
     thinking_blocks: Optional[List[Dict[str, Any]]]
 
     __slots__ = ("role", "content", "name", "tool_calls", "tool_call_id", "reasoning_content", "thinking_blocks")
-    _fields = ("role", "content", "name", "tool_calls", "tool_call_id", "reasoning_content", "thinking_blocks")
 
     def __init__(self, role: Role = Role.USER, content: Union[str, List[ContentBlock], None] = "",
             name: Optional[str] = None, tool_calls: Optional[List[ToolCall]] = None,
@@ -440,7 +443,6 @@ class Tool(_Data):
     type: str
 
     __slots__ = ("name", "description", "parameters", "type")
-    _fields = ("name", "description", "parameters", "type")
 
     def __init__(self, name: str = "", description: Optional[str] = None,
             parameters: Optional[Dict[str, Any]] = None, type: str = "function") -> None:
@@ -565,11 +567,6 @@ class ChatRequest(_Data):
         "frequency_penalty", "seed", "user", "tools", "tool_choice", "response_format", "enable_thinking",
         "reasoning_effort", "thinking_budget", "extra_body"
     )
-    _fields = (
-        "model", "messages", "temperature", "top_p", "max_tokens", "stream", "stop", "presence_penalty",
-        "frequency_penalty", "seed", "user", "tools", "tool_choice", "response_format", "enable_thinking",
-        "reasoning_effort", "thinking_budget", "extra_body"
-    )
 
     def __init__(self, model: str = "", messages: Optional[Sequence[Union[Message, Mapping[str, Any]]]] = None,
             temperature: Optional[float] = None, top_p: Optional[float] = None, max_tokens: Optional[int] = None,
@@ -627,10 +624,6 @@ class Usage(_Data):
     cache_creation_tokens: Optional[int]
 
     __slots__ = (
-        "prompt_tokens", "completion_tokens", "total_tokens", "reasoning_tokens", "cached_tokens",
-        "cache_creation_tokens"
-    )
-    _fields = (
         "prompt_tokens", "completion_tokens", "total_tokens", "reasoning_tokens", "cached_tokens",
         "cache_creation_tokens"
     )
@@ -700,7 +693,6 @@ class Choice(_Data):
     logprobs: Optional[Any]
 
     __slots__ = ("index", "message", "finish_reason", "finish_reason_raw", "logprobs")
-    _fields = ("index", "message", "finish_reason", "finish_reason_raw", "logprobs")
 
     def __init__(self, index: int = 0, message: Optional[Message] = None, finish_reason: Optional[str] = None,
             finish_reason_raw: Optional[str] = None, logprobs: Optional[Any] = None) -> None:
@@ -735,10 +727,6 @@ class ChatResponse(_Data):
         "id", "object", "created", "model", "choices", "content", "reasoning_content", "usage",
         "system_fingerprint", "raw"
     )
-    _fields = (
-        "id", "object", "created", "model", "choices", "content", "reasoning_content", "usage", "system_fingerprint"
-    )
-    _has_raw = True
 
     def __init__(self, id: str = "", object: str = "chat.completion", created: int = 0, model: str = "",
             choices: Optional[List[Choice]] = None, content: str = "", reasoning_content: Optional[str] = None,
@@ -821,7 +809,6 @@ class Delta(_Data):
     thinking_block: Optional[Dict[str, Any]]
 
     __slots__ = ("role", "content", "reasoning_content", "tool_calls", "thinking_signature", "thinking_block")
-    _fields = ("role", "content", "reasoning_content", "tool_calls", "thinking_signature", "thinking_block")
 
     def __init__(self, role: Optional[str] = None, content: Optional[str] = None,
             reasoning_content: Optional[str] = None, tool_calls: Optional[List[ToolCall]] = None,
@@ -846,7 +833,6 @@ class StreamingChoice(_Data):
     logprobs: Optional[Any]
 
     __slots__ = ("index", "delta", "finish_reason", "finish_reason_raw", "logprobs")
-    _fields = ("index", "delta", "finish_reason", "finish_reason_raw", "logprobs")
 
     def __init__(self, index: int = 0, delta: Optional[Delta] = None, finish_reason: Optional[str] = None,
             finish_reason_raw: Optional[str] = None, logprobs: Optional[Any] = None) -> None:
@@ -882,10 +868,6 @@ class StreamingResponse(_Data):
         "id", "object", "created", "model", "choices", "content", "reasoning_content", "usage",
         "system_fingerprint", "raw"
     )
-    _fields = (
-        "id", "object", "created", "model", "choices", "content", "reasoning_content", "usage", "system_fingerprint"
-    )
-    _has_raw = True
 
     def __init__(self, id: str = "", object: str = "chat.completion.chunk", created: int = 0, model: str = "",
             choices: Optional[List[StreamingChoice]] = None, content: str = "",
@@ -952,7 +934,6 @@ class OllamaMessage(_Data):
     images: Optional[List[str]]
 
     __slots__ = ("role", "content", "thinking", "tool_calls", "images")
-    _fields = ("role", "content", "thinking", "tool_calls", "images")
 
     def __init__(self, role: str = "assistant", content: str = "", thinking: Optional[str] = None,
             tool_calls: Optional[List[Dict[str, Any]]] = None, images: Optional[List[str]] = None) -> None:
@@ -979,10 +960,6 @@ class OllamaStreamChunk(_Data):
     eval_duration: Optional[int]
 
     __slots__ = (
-        "model", "created_at", "message", "done", "done_reason", "total_duration", "load_duration",
-        "prompt_eval_count", "prompt_eval_duration", "eval_count", "eval_duration"
-    )
-    _fields = (
         "model", "created_at", "message", "done", "done_reason", "total_duration", "load_duration",
         "prompt_eval_count", "prompt_eval_duration", "eval_count", "eval_duration"
     )

@@ -103,3 +103,18 @@ def test_to_message_keeps_tool_calls_for_the_next_turn():
         {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}}]})
     turn = resp.to_message()
     assert turn.role is Role.ASSISTANT and turn.content is None and turn.tool_calls[0].id == "c"
+
+
+def test_each_class_names_its_fields_once_in_its_slots():
+    import inspect
+
+    import llm_connector.types as types_module
+
+    classes = [c for c in vars(types_module).values()
+               if isinstance(c, type) and issubclass(c, types_module._Data) and c is not types_module._Data]
+    assert len(classes) >= 15
+    for cls in classes:
+        assert cls._fields == tuple(n for n in cls.__slots__ if n != "raw"), cls
+        assert cls._has_raw is ("raw" in cls.__slots__), cls
+    assert "_fields = (" not in inspect.getsource(types_module)
+    assert StreamingResponse.from_dict({"id": "x", "raw": 1, "choices": []}).raw == {"id": "x", "raw": 1, "choices": []}

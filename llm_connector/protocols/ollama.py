@@ -6,10 +6,10 @@ Reading and writing Ollama's wire shape both live here:
   ``llm_connector.protocols``). ``stream`` is always sent as an explicit ``true``/``false`` (Ollama streams
   when it is missing or null). The stream is NDJSON, read with ``lines.iter_ndjson``; it ends at the line
   with ``"done": true``, and a body that ends before that line raises ``IncompleteStreamError``.
-- ``encode_*`` / ``decode_*`` for model management (``/api/tags``, ``/api/show``, ``/api/pull``,
-  ``/api/copy``, ``DELETE /api/delete``, ``/api/ps``, ``/api/version``), used by ``llm_connector.ollama``.
-- ``to_ollama_chunks``: any provider's stream re-expressed as Ollama ``/api/chat`` chunks (behind
-  ``LlmClient.chat_stream_ollama``).
+- ``encode_models`` / ``decode_models``: the model list (``/api/tags``); the rest of model management is
+  ``protocols.ollama_models``, used by ``llm_connector.ollama``.
+- ``encode_stream``: any provider's stream re-expressed as Ollama ``/api/chat`` chunks (behind
+  ``LlmClient.chat_stream_ollama``; ``to_ollama_chunks`` is its earlier name).
 - ``normalize_base_url``: ``OLLAMA_HOST`` forms (``localhost:11434``, ``0.0.0.0``, ``http://host:port/``) to a
   base URL.
 
@@ -33,8 +33,7 @@ import calendar
 import ipaddress
 import json
 import time
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import urlsplit
 
 from ..errors import (
@@ -65,7 +64,6 @@ from ..types import (
     Tool,
     ToolCall,
     Usage,
-    _Data,
 )
 from . import (
     Endpoint,
@@ -82,11 +80,6 @@ from . import (
 __all__ = [
     "NAME",
     "DEFAULT_PORT",
-    "OllamaModelDetails",
-    "OllamaModel",
-    "OllamaRunningModel",
-    "OllamaModelInfo",
-    "OllamaProgress",
     "normalize_base_url",
     "encode_body",
     "encode_chat",
@@ -94,20 +87,10 @@ __all__ = [
     "decode_stream",
     "OllamaStreamState",
     "decode_usage",
+    "api_request",
+    "model_items",
     "encode_models",
     "decode_models",
-    "encode_list_models",
-    "decode_model_list",
-    "encode_show",
-    "decode_model_info",
-    "encode_pull",
-    "decode_progress",
-    "encode_copy",
-    "encode_delete",
-    "encode_running_models",
-    "decode_running_models",
-    "encode_version",
-    "decode_version",
     "encode_stream",
     "to_ollama_chunks",
     "API_VERSION",
@@ -471,109 +454,12 @@ def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[Strea
     yield from state.end()
 
 
-# -- model management -------------------------------------------------------------------------------------
+# -- the model list (model management is in ``protocols.ollama_models``) ---------------------------------
 
 
-@dataclass
-class OllamaModelDetails(_Data):
-    """What a model is, as ``/api/tags``, ``/api/show`` and ``/api/ps`` describe it."""
-
-    parent_model: Optional[str] = None
-    #: file format, e.g. ``"gguf"``
-    format: Optional[str] = None
-    #: model family, e.g. ``"llama"``
-    family: Optional[str] = None
-    families: Optional[List[str]] = None
-    #: e.g. ``"8.0B"``
-    parameter_size: Optional[str] = None
-    #: e.g. ``"Q4_0"``
-    quantization_level: Optional[str] = None
-
-
-@dataclass
-class OllamaModel(_Data):
-    """One local model from ``/api/tags``."""
-
-    #: the name to use in requests, e.g. ``"llama3.2:latest"``
-    name: str = ""
-    model: str = ""
-    #: RFC 3339 time of the last change, as Ollama wrote it
-    modified_at: Optional[str] = None
-    #: bytes on disk
-    size: Optional[int] = None
-    digest: Optional[str] = None
-    details: Optional[OllamaModelDetails] = None
-    raw: Any = field(default=None, repr=False, compare=False)
-
-    _nested: ClassVar[Dict[str, Type[_Data]]] = {"details": OllamaModelDetails}
-
-
-@dataclass
-class OllamaRunningModel(_Data):
-    """One model loaded in memory, from ``/api/ps``."""
-
-    name: str = ""
-    model: str = ""
-    #: bytes in memory
-    size: Optional[int] = None
-    digest: Optional[str] = None
-    details: Optional[OllamaModelDetails] = None
-    #: RFC 3339 time at which Ollama unloads it
-    expires_at: Optional[str] = None
-    #: bytes of it in GPU memory
-    size_vram: Optional[int] = None
-    #: the context window it was loaded with (newer servers)
-    context_length: Optional[int] = None
-    raw: Any = field(default=None, repr=False, compare=False)
-
-    _nested: ClassVar[Dict[str, Type[_Data]]] = {"details": OllamaModelDetails}
-
-
-@dataclass
-class OllamaModelInfo(_Data):
-    """What ``/api/show`` tells about a model."""
-
-    modelfile: Optional[str] = None
-    #: the Modelfile's PARAMETER lines, as text
-    parameters: Optional[str] = None
-    template: Optional[str] = None
-    system: Optional[str] = None
-    license: Optional[str] = None
-    details: Optional[OllamaModelDetails] = None
-    #: the model file's metadata (``"llama.context_length"``, ...)
-    model_info: Optional[Dict[str, Any]] = None
-    #: e.g. ``["completion", "tools", "thinking", "vision"]`` (newer servers)
-    capabilities: Optional[List[str]] = None
-    modified_at: Optional[str] = None
-    raw: Any = field(default=None, repr=False, compare=False)
-
-    _nested: ClassVar[Dict[str, Type[_Data]]] = {"details": OllamaModelDetails}
-
-
-@dataclass
-class OllamaProgress(_Data):
-    """One progress line of ``/api/pull``; the last one has ``status == "success"``."""
-
-    #: ``"pulling manifest"``, ``"pulling <digest>"``, ``"verifying sha256 digest"``, ``"success"``, ...
-    status: str = ""
-    #: the layer being downloaded
-    digest: Optional[str] = None
-    #: the layer's size in bytes
-    total: Optional[int] = None
-    #: bytes of the layer downloaded so far (absent until some are)
-    completed: Optional[int] = None
-    raw: Any = field(default=None, repr=False, compare=False)
-
-    @property
-    def fraction(self) -> Optional[float]:
-        """``completed / total`` for a download line, else None."""
-        if not self.total:
-            return None
-        return (self.completed or 0) / self.total
-
-
-def _request(method: str, endpoint: Endpoint, path: str, body: Optional[Mapping[str, Any]] = None,
-             stream: bool = False) -> HttpRequest:
+def api_request(method: str, endpoint: Endpoint, path: str, body: Optional[Mapping[str, Any]] = None,
+                stream: bool = False) -> HttpRequest:
+    """An ``/api/...`` request: JSON in (when there is a body), JSON or NDJSON (``stream``) out."""
     headers = dict(_NDJSON_HEADERS if stream else _JSON_HEADERS)
     data = json_body(body) if body is not None else None
     if data is None:
@@ -581,7 +467,8 @@ def _request(method: str, endpoint: Endpoint, path: str, body: Optional[Mapping[
     return HttpRequest(method, join_url(endpoint.base_url, path), headers, data, endpoint.auth)
 
 
-def _items(data: Any, endpoint: Endpoint, what: str) -> List[Any]:
+def model_items(data: Any, endpoint: Endpoint, what: str) -> List[Mapping[str, Any]]:
+    """The objects of a ``{"models": [...]}`` answer (``/api/tags``, ``/api/ps``)."""
     items = data.get("models") if isinstance(data, Mapping) else None
     if not isinstance(items, list):
         raise StreamParseError(f"the {what} has no 'models' array",
@@ -589,103 +476,14 @@ def _items(data: Any, endpoint: Endpoint, what: str) -> List[Any]:
     return [m for m in items if isinstance(m, Mapping)]
 
 
-def encode_list_models(endpoint: Endpoint) -> HttpRequest:
+def encode_models(endpoint: Endpoint) -> HttpRequest:
     """``GET /api/tags``: the local models."""
-    return _request("GET", endpoint, "api/tags")
-
-
-encode_models = encode_list_models
-
-
-def decode_model_list(data: Any, endpoint: Endpoint) -> List[OllamaModel]:
-    models = [OllamaModel.from_dict(m) for m in _items(data, endpoint, "model list")]
-    for m in models:
-        m.name = m.name or m.model
-    return models
+    return api_request("GET", endpoint, "api/tags")
 
 
 def decode_models(data: Any, endpoint: Endpoint) -> List[str]:
-    return [m.name for m in decode_model_list(data, endpoint)]
-
-
-def _need(name: str, what: str = "name") -> str:
-    if not name or not isinstance(name, str):
-        raise ConfigurationError(f"{what}: a model name is needed", provider=NAME)
-    return name
-
-
-def encode_show(endpoint: Endpoint, name: str, verbose: bool = False) -> HttpRequest:
-    """``POST /api/show {"model"}`` (``verbose`` asks for the full tokenizer data too)."""
-    body: Dict[str, Any] = {"model": _need(name)}
-    if verbose:
-        body["verbose"] = True
-    return _request("POST", endpoint, "api/show", body)
-
-
-def decode_model_info(data: Any, endpoint: Endpoint) -> OllamaModelInfo:
-    if not isinstance(data, Mapping):
-        raise StreamParseError("the model information is not a JSON object",
-                               provider=endpoint.provider, body=shorten(data, 200))
-    return OllamaModelInfo.from_dict(data)
-
-
-def encode_pull(endpoint: Endpoint, name: str, insecure: bool = False) -> HttpRequest:
-    """``POST /api/pull {"model", "stream": true}``: progress as NDJSON."""
-    body: Dict[str, Any] = {"model": _need(name), "stream": True}
-    if insecure:
-        body["insecure"] = True
-    return _request("POST", endpoint, "api/pull", body, stream=True)
-
-
-def decode_progress(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[OllamaProgress]:
-    """Pull progress lines as they arrive, up to ``status: "success"``; ``{"error"}`` lines raise the typed
-    error, and a body that ends before ``success`` raises ``IncompleteStreamError``."""
-    provider = endpoint.provider
-    for line in iter_ndjson(chunks):
-        obj = _object(loads(line, provider), provider)
-        progress = OllamaProgress(str(obj.get("status") or ""), obj.get("digest"), obj.get("total"),
-                                  obj.get("completed"), obj)
-        yield progress
-        if progress.status == "success":
-            return
-    raise IncompleteStreamError(f'{provider}: the pull progress ended before status "success"',
-                                provider=provider)
-
-
-def encode_copy(endpoint: Endpoint, source: str, destination: str) -> HttpRequest:
-    """``POST /api/copy {"source", "destination"}``."""
-    body = {"source": _need(source, "source"), "destination": _need(destination, "destination")}
-    return _request("POST", endpoint, "api/copy", body)
-
-
-def encode_delete(endpoint: Endpoint, name: str) -> HttpRequest:
-    """``DELETE /api/delete {"model"}`` (an HTTP DELETE with a JSON body, as Ollama documents)."""
-    return _request("DELETE", endpoint, "api/delete", {"model": _need(name)})
-
-
-def encode_running_models(endpoint: Endpoint) -> HttpRequest:
-    """``GET /api/ps``: the models loaded in memory."""
-    return _request("GET", endpoint, "api/ps")
-
-
-def decode_running_models(data: Any, endpoint: Endpoint) -> List[OllamaRunningModel]:
-    models = [OllamaRunningModel.from_dict(m) for m in _items(data, endpoint, "running model list")]
-    for m in models:
-        m.name = m.name or m.model
-    return models
-
-
-def encode_version(endpoint: Endpoint) -> HttpRequest:
-    """``GET /api/version``."""
-    return _request("GET", endpoint, "api/version")
-
-
-def decode_version(data: Any, endpoint: Endpoint) -> str:
-    version = data.get("version") if isinstance(data, Mapping) else None
-    if not isinstance(version, str):
-        raise StreamParseError("the version answer has no 'version'",
-                               provider=endpoint.provider, body=shorten(data, 200))
-    return version
+    """The names of the local models (``name``, else ``model``)."""
+    return [m.get("name") or m.get("model") or "" for m in model_items(data, endpoint, "model list")]
 
 
 # -- writing Ollama's stream (chat_stream_ollama) ---------------------------------------------------------
