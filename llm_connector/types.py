@@ -705,6 +705,11 @@ class Choice(_Data):
     _nested: ClassVar[Dict[str, Type[_Data]]] = {"message": Message}
 
 
+def _choice_0(choices: List[Any]) -> Any:
+    """The choice with index 0 (the first listed when none says 0), or None."""
+    return next((c for c in choices if c.index == 0), choices[0] if choices else None)
+
+
 class ChatResponse(_Data):
     """A whole answer.
 
@@ -743,6 +748,20 @@ class ChatResponse(_Data):
         self.raw = raw
 
     _nested: ClassVar[Dict[str, Type[_Data]]] = {"choices": Choice, "usage": Usage}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ChatResponse":
+        """Build from a mapping (``to_dict()``'s or a service's wire JSON); ``content`` and ``reasoning_content``
+        not given are choice 0's."""
+        response = super().from_dict(data)
+        assert isinstance(response, ChatResponse)
+        first = _choice_0(response.choices)
+        if first is not None:
+            if "content" not in data:
+                response.content = first.message.text_content()
+            if "reasoning_content" not in data:
+                response.reasoning_content = first.message.reasoning_content
+        return response
 
     def get_content(self) -> Optional[str]:
         """The text, or None when there is none."""
@@ -885,6 +904,21 @@ class StreamingResponse(_Data):
         self.raw = raw
 
     _nested: ClassVar[Dict[str, Type[_Data]]] = {"choices": StreamingChoice, "usage": Usage}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "StreamingResponse":
+        """Build from a mapping (``to_dict()``'s or a service's wire chunk); ``content`` and
+        ``reasoning_content`` not given are choice 0's."""
+        chunk = super().from_dict(data)
+        assert isinstance(chunk, StreamingResponse)
+        first = _choice_0(chunk.choices)
+        if first is not None:
+            if "content" not in data:
+                text = first.delta.content
+                chunk.content = text if isinstance(text, str) else ""
+            if "reasoning_content" not in data:
+                chunk.reasoning_content = first.delta.reasoning_content
+        return chunk
 
     def get_content(self) -> Optional[str]:
         """This chunk's text, or None when it carries none."""
