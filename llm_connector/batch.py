@@ -400,12 +400,13 @@ def run_batch(
         except TypeError:
             total = None
     state: Dict[str, Any] = {"interrupted": False, "done": 0, "errors": 0, "tokens": 0}
-    reporter = make_progress(progress, total)
-    return BatchRun(_results(client, iter(requests), concurrency, ordered, max_retries, reporter, state), state)
+    work = _results(client, iter(requests), concurrency, ordered, max_retries, progress, total, state)
+    return BatchRun(work, state)
 
 
 def _results(client: "LlmClient", items: Iterator[Any], concurrency: int, ordered: bool, max_retries: int,
-             reporter: "_Reporter", state: Dict[str, Any]) -> Iterator[BatchResult]:
+             progress: ProgressOption, total: Optional[int], state: Dict[str, Any]) -> Iterator[BatchResult]:
+    reporter = make_progress(progress, total)  # here: nothing is drawn before the loop starts
     view, owned = _batch_client(client, concurrency)
     work = _Work(view, max_retries, threading.Event())
     threads = [threading.Thread(target=work.run, name=f"llm_connector.batch-{n}", daemon=True)

@@ -386,6 +386,12 @@ class LlmClient:
         return cls("zhipu", api_key, **options)
 
     @classmethod
+    def minimax(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
+        """MiniMax (``https://api.minimax.io/v1``; ``https://api.minimaxi.com/v1`` in mainland China as
+        ``base_url``). Its models reason inline as ``<think>`` tags: ``think_tags`` is on."""
+        return cls("minimax", api_key, **options)
+
+    @classmethod
     def hunyuan(cls, api_key: Optional[str] = None, **options: Any) -> "LlmClient":
         """Tencent Hunyuan through its OpenAI-compatible endpoint (``https://api.hunyuan.cloud.tencent.com/v1``,
         an API key from the Hunyuan console): the simpler route Tencent recommends."""

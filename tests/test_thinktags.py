@@ -120,3 +120,15 @@ def test_open_mode_streams_reasoning_at_once(server):
     chunks = list(client_for(server, think_tags="open").chat_stream(REQUEST))
     assert chunks[0].reasoning_content == "first thought"  # not held back
     assert "".join(c.content for c in chunks) == "answer"
+
+
+def test_the_minimax_preset_has_think_tags_on_and_the_client_can_turn_them_off(server):
+    parts = [chunk("<think>plan</think>"), chunk("answer"), chunk(finish="stop")]
+    server.add(Reply.sse(*parts, done=True))
+    server.add(Reply.sse(*parts, done=True))
+    on = LlmClient.minimax("mm-key", base_url=server.url + "/v1", max_retries=0)
+    reply = on.chat_stream(ChatRequest(model="MiniMax-M2", messages=[Message.user("hi")])).collect()
+    assert (reply.content, reply.reasoning_content) == ("answer", "plan")
+    off = LlmClient.minimax("mm-key", base_url=server.url + "/v1", max_retries=0, think_tags=False)
+    reply = off.chat_stream(ChatRequest(model="MiniMax-M2", messages=[Message.user("hi")])).collect()
+    assert (reply.content, reply.reasoning_content) == ("<think>plan</think>answer", None)
