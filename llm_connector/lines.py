@@ -6,13 +6,15 @@ same lines and events as if the body had come in one piece.
 
 - ``LineDecoder``: bytes -> text lines without their terminators. Lines end at LF, CR or CRLF and nowhere else:
   never ``str.splitlines()``, which also splits at U+2028, U+2029, U+0085, VT, FF and \\x1c-\\x1e, all of which
-  appear raw inside JSON strings. UTF-8 is decoded incrementally; invalid bytes become U+FFFD, never an
-  exception. A UTF-8 BOM at the very start of the stream is dropped.
+  appear raw inside JSON strings (lines are cut as bytes, where ``bytes.splitlines`` knows only CR and LF).
+  Each line is decoded as UTF-8 once it is whole; invalid bytes become U+FFFD, never an exception. A UTF-8 BOM
+  at the very start of the stream is dropped.
 - ``SSEDecoder``: lines -> ``ServerSentEvent``, following the WHATWG event stream interpretation
   (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation), with one
   deliberate deviation: at the end of the body a pending event is dispatched even without its blank line.
 - ``NDJSONDecoder``: lines -> non-blank lines, one JSON document each (not parsed here).
-- ``iter_sse`` and ``iter_ndjson`` run a decoder over an iterable of byte chunks.
+- ``iter_sse`` and ``iter_ndjson`` run a decoder over an iterable of byte chunks; ``iter_sse_batches`` and
+  ``iter_ndjson_batches`` do the same a read at a time, for the protocol decoders' hot loops.
 
 Example::
 
@@ -25,9 +27,8 @@ Cost is linear in the size of the body: a partial line is kept as a list of piec
 line ends, so a line of several MB read in 1 KB pieces is never rescanned or re-copied per read.
 """
 
-import codecs
 import json
-from typing import Any, Iterable, Iterator, List, Optional
+from typing import Any, Iterable, Iterator, List, Optional, Tuple
 
 __all__ = [
     "ServerSentEvent",
@@ -36,9 +37,12 @@ __all__ = [
     "NDJSONDecoder",
     "iter_sse",
     "iter_ndjson",
+    "iter_sse_batches",
+    "iter_ndjson_batches",
 ]
 
 _DEFAULT_EVENT = "message"
+_BOM = b"\xef\xbb\xbf"
 
 
 class ServerSentEvent:
@@ -94,72 +98,75 @@ class LineDecoder:
         >>> decoder = LineDecoder()
         >>> decoder.feed(b"one\\r"), decoder.feed(b"\\ntwo\\nthr"), decoder.flush()
         (['one'], ['two'], ['thr'])
+
+    Lines are cut in bytes (``bytes.splitlines`` ends lines at CR, LF and CRLF only, never inside UTF-8) and
+    each line is decoded when it is whole, so a character split between reads needs no special case; the SSE
+    and NDJSON decoders take the bytes lines (``_feed``) and decode only what they keep.
     """
 
-    __slots__ = ("_decoder", "_parts", "_skip_lf", "_at_start", "_clean")
+    __slots__ = ("_parts", "_skip_lf", "_at_start")
 
     def __init__(self) -> None:
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._parts: List[str] = []  # pieces of the line not ended yet; joined once when it ends
-        self._skip_lf = False  # the text so far ended with CR: an LF next is its CRLF's second half
-        self._at_start = True  # no character decoded yet: a BOM would be dropped
-        self._clean = False  # the last read ended with LF: no partial line, character or CR is pending
+        self._parts: List[bytes] = []  # pieces of the line not ended yet; joined once when it ends
+        self._skip_lf = False  # the last read ended with CR: an LF next is its CRLF's second half
+        self._at_start = True  # nothing of the body seen yet: a BOM would be dropped
 
     def feed(self, data: bytes) -> List[str]:
         """Take the next bytes of the body; return the lines they complete."""
-        if self._clean and data[-1:] == b"\n":
-            # The hot path: whole lines after whole lines. Nothing is pending, and LF ends a UTF-8 character,
-            # so a one-shot decode is the incremental decode.
-            text = data.decode("utf-8", "replace")
-            if "\r" in text:
-                text = text.replace("\r\n", "\n").replace("\r", "\n")
-            lines = text.split("\n")
-            lines.pop()
-            return lines
-        lines = self._split(self._decoder.decode(data))
-        self._clean = data[-1:] == b"\n" and not self._parts and not self._skip_lf and not self._at_start
-        return lines
+        return [line.decode("utf-8", "replace") for line in self._feed(data)]
 
     def flush(self) -> List[str]:
         """End of the body: return what is left (a last line without terminator); the decoder starts afresh."""
-        lines = self._split(self._decoder.decode(b"", True))
+        return [line.decode("utf-8", "replace") for line in self._flush()]
+
+    def _feed(self, data: bytes) -> List[bytes]:
+        """``feed``, the lines as bytes."""
+        if self._skip_lf and data:
+            self._skip_lf = False
+            if data[0] == 10:
+                data = data[1:]
+        if self._at_start and data:
+            data = self._drop_bom(data)
+        cut = data.rfind(b"\n")
+        cr = data.rfind(b"\r")
+        if cr > cut:
+            cut = cr
+        if cut < 0:
+            if data:
+                self._parts.append(data)
+            return []
+        last = len(data) - 1
+        if cut == last:
+            block = data
+            self._skip_lf = data[cut] == 13
+        else:
+            block = data[:cut + 1]
         if self._parts:
-            lines.append("".join(self._parts))
-        self._decoder.reset()
+            self._parts.append(block)
+            block = b"".join(self._parts)
+            self._parts = []
+        if cut != last:
+            self._parts.append(data[cut + 1:])
+        return block.splitlines()
+
+    def _flush(self) -> List[bytes]:
+        """``flush``, the lines as bytes."""
+        lines = [b"".join(self._parts)] if self._parts else []
         self._parts = []
         self._skip_lf = False
         self._at_start = True
-        self._clean = False
         return lines
 
-    def _split(self, text: str) -> List[str]:
-        if not text:
-            return []
-        if self._at_start:
-            self._at_start = False
-            if text[0] == "\ufeff":  # "One leading U+FEFF BYTE ORDER MARK character must be ignored if any"
-                text = text[1:]
-                if not text:
-                    return []
-        elif self._skip_lf:
-            self._skip_lf = False
-            if text[0] == "\n":
-                text = text[1:]
-                if not text:
-                    return []
-        if "\r" in text:
-            self._skip_lf = text[-1] == "\r"
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
-        lines = text.split("\n")
-        rest = lines.pop()
-        if not lines:
-            self._parts.append(rest)
-            return lines
-        if self._parts:
-            self._parts.append(lines[0])
-            lines[0] = "".join(self._parts)
-        self._parts = [rest] if rest else []
-        return lines
+    def _drop_bom(self, data: bytes) -> bytes:
+        """"One leading U+FEFF BYTE ORDER MARK character must be ignored if any": its three bytes may come in
+        pieces, held (as the start of a line) until they can be told apart from other text."""
+        head = b"".join(self._parts) + data if self._parts else data
+        if len(head) < 3 and _BOM.startswith(head):
+            self._parts = [head]
+            return b""
+        self._parts = []
+        self._at_start = False
+        return head[3:] if head[:3] == _BOM else head
 
 
 class SSEDecoder:
@@ -181,69 +188,89 @@ class SSEDecoder:
         [ServerSentEvent(data='a\\nb', event='delta')]
         >>> decoder.flush()
         [ServerSentEvent(data='last')]
+
+    Lines are read as bytes; an event's data is decoded once, when the event is dispatched.
     """
 
     __slots__ = ("_lines", "_data", "_event", "_last_id", "_retry")
 
     def __init__(self) -> None:
         self._lines = LineDecoder()
-        self._data: List[str] = []  # the values of this event's data lines
+        self._data: List[bytes] = []  # the values of this event's data lines
         self._event = ""  # the event type buffer
         self._last_id = ""  # the last event ID buffer: never reset by a dispatch
         self._retry: Optional[int] = None
 
     def feed(self, data: bytes) -> List[ServerSentEvent]:
         """Take the next bytes of the body; return the events they complete."""
-        return self._decode(self._lines.feed(data))
+        return self._decode(self._lines._feed(data), False)
+
+    def feed_pairs(self, data: bytes) -> List[Tuple[str, str]]:
+        """``feed`` for protocol decoders, which need neither ``id`` nor ``retry``: each event as an
+        ``(event type, data)`` pair, no object made per event. The same rules."""
+        return self._decode(self._lines._feed(data), True)
 
     def flush(self) -> List[ServerSentEvent]:
         """End of the body: return the remaining events, including one left without its blank line."""
-        events = self._decode(self._lines.flush())
+        return self._flush(False)
+
+    def flush_pairs(self) -> List[Tuple[str, str]]:
+        """``flush`` as ``(event type, data)`` pairs (see ``feed_pairs``)."""
+        return self._flush(True)
+
+    def _flush(self, pairs: bool) -> List[Any]:
+        events = self._decode(self._lines._flush(), pairs)
         if self._data:
-            events.extend(self._decode([""]))
+            events.extend(self._decode([b""], pairs))
         self._event = ""
         self._retry = None
         return events
 
-    def _decode(self, lines: List[str]) -> List[ServerSentEvent]:
-        # The hot path: `data: ` lines and blank lines inline (a slice compare beats startswith), the rest in
-        # _field, including `data:` without its space.
-        events: List[ServerSentEvent] = []
+    def _decode(self, lines: List[bytes], pairs: bool) -> List[Any]:
+        # The hot path: `data: ` lines and blank lines inline (a slice compare beats startswith), the buffers in
+        # locals; the rest in _field, including `data:` without its space.
+        events: List[Any] = []
         data = self._data
+        event, retry = self._event, self._retry
         for line in lines:
-            if line[:6] == "data: ":
+            if line[:6] == b"data: ":
                 data.append(line[6:])
-            elif line[:7] == "event: ":
-                self._event = line[7:]
             elif not line:
                 # "If the data buffer is an empty string, set the data buffer and the event type buffer to the
                 # empty string and return."
                 if data:
-                    events.append(
-                        ServerSentEvent("\n".join(data), self._event or _DEFAULT_EVENT, self._last_id, self._retry)
-                    )
-                    data = self._data = []
-                    self._retry = None
-                self._event = ""
-            elif line[0] != ":":  # "If the line starts with a U+003A COLON character (:), ignore the line."
+                    text = (data[0] if len(data) == 1 else b"\n".join(data)).decode("utf-8", "replace")
+                    if pairs:
+                        events.append((event or _DEFAULT_EVENT, text))
+                    else:
+                        events.append(ServerSentEvent(text, event or _DEFAULT_EVENT, self._last_id, retry))
+                    data.clear()
+                    retry = None
+                event = ""
+            elif line[:7] == b"event: ":
+                event = line[7:].decode("utf-8", "replace")
+            elif line[0] != 58:  # "If the line starts with a U+003A COLON character (:), ignore the line."
+                self._event, self._retry = event, retry
                 self._field(line)
+                event, retry = self._event, self._retry
+        self._event, self._retry = event, retry
         return events
 
-    def _field(self, line: str) -> None:
-        name, colon, value = line.partition(":")
-        if colon and value.startswith(" "):  # "If value starts with a U+0020 SPACE character, remove it."
+    def _field(self, line: bytes) -> None:
+        name, colon, value = line.partition(b":")
+        if colon and value[:1] == b" ":  # "If value starts with a U+0020 SPACE character, remove it."
             value = value[1:]
-        if name == "data":
+        if name == b"data":
             self._data.append(value)
-        elif name == "event":
-            self._event = value
-        elif name == "id":
+        elif name == b"event":
+            self._event = value.decode("utf-8", "replace")
+        elif name == b"id":
             # "If the field value does not contain U+0000 NULL, then set the last event ID buffer to the value."
-            if "\0" not in value:
-                self._last_id = value
-        elif name == "retry":
+            if b"\0" not in value:
+                self._last_id = value.decode("utf-8", "replace")
+        elif name == b"retry":
             # "If the field value consists of only ASCII digits, then interpret the field value as an integer."
-            if value.isdigit() and value.isascii():
+            if value.isdigit():
                 self._retry = int(value)
         # "Otherwise: The field is ignored."
 
@@ -266,11 +293,12 @@ class NDJSONDecoder:
 
     def feed(self, data: bytes) -> List[str]:
         """Take the next bytes of the body; return the documents they complete."""
-        return [line for line in self._lines.feed(data) if line.strip(" \t")]
+        return [line.decode("utf-8", "replace") for line in self._lines._feed(data)
+                if line[:1] == b"{" or line.strip(b" \t")]
 
     def flush(self) -> List[str]:
         """End of the body: return a last document that had no line end."""
-        return [line for line in self._lines.flush() if line.strip(" \t")]
+        return [line.decode("utf-8", "replace") for line in self._lines._flush() if line.strip(b" \t")]
 
 
 def iter_sse(chunks: Iterable[bytes]) -> Iterator[ServerSentEvent]:
@@ -287,3 +315,32 @@ def iter_ndjson(chunks: Iterable[bytes]) -> Iterator[str]:
     for chunk in chunks:
         yield from decoder.feed(chunk)
     yield from decoder.flush()
+
+
+def iter_sse_batches(chunks: Iterable[bytes]) -> Iterator[List[Tuple[str, str]]]:
+    """For protocol decoders: the events of a body as ``(event type, data)`` pairs (see
+    ``SSEDecoder.feed_pairs``), one list per read that completed any, so the loop over a read's events runs in
+    the caller, without a generator step per event. Flushes at the end."""
+    decoder = SSEDecoder()
+    feed = decoder.feed_pairs
+    for chunk in chunks:
+        batch = feed(chunk)
+        if batch:
+            yield batch
+    batch = decoder.flush_pairs()
+    if batch:
+        yield batch
+
+
+def iter_ndjson_batches(chunks: Iterable[bytes]) -> Iterator[List[str]]:
+    """For protocol decoders: the documents of an NDJSON body, one list per read that completed any (see
+    ``iter_sse_batches``). Flushes at the end."""
+    decoder = NDJSONDecoder()
+    feed = decoder.feed
+    for chunk in chunks:
+        batch = feed(chunk)
+        if batch:
+            yield batch
+    batch = decoder.flush()
+    if batch:
+        yield batch

@@ -648,6 +648,10 @@ def _socket_of(response: requests.Response) -> Optional[socket.socket]:
 _SIZE, _DATA, _DATA_END, _TRAILER, _END = range(5)
 #: Longest chunk-size or trailer line kept while waiting for its end (as http.client's _MAXLINE).
 _MAX_FRAMING_LINE = 65536
+#: Chunk-size lines seen (with their CR), looked up instead of parsed: ``b"1a\r" -> 26``. Filled as sizes are
+#: parsed, up to ``_MAX_SIZES`` of them (events come in a few hundred sizes).
+_SIZES: Dict[bytes, int] = {}
+_MAX_SIZES = 4096
 
 
 class _MalformedChunk(Exception):
@@ -705,6 +709,25 @@ class _ChunkedBody:
         state, left = self._state, self._left
         view: Optional[memoryview] = None
         while pos < end:
+            if state == _SIZE:
+                # The hot path: whole chunks, a size line without extensions, data, CRLF. Anything else (a chunk
+                # cut by the read, an extension, the last chunk, a bare LF) goes through the states below.
+                view = view or memoryview(data)
+                find = data.find
+                while True:
+                    nl = find(b"\n", pos)
+                    if nl < 0:
+                        break
+                    size = _SIZES.get(data[pos:nl])
+                    if size is None:
+                        break
+                    stop = nl + 1 + size
+                    if data[stop:stop + 2] != b"\r\n":
+                        break
+                    out.append(view[nl + 1:stop])
+                    pos = stop + 2
+                if pos >= end:
+                    break
             if state == _DATA:
                 if end - pos <= left:
                     out.append(data if pos == 0 else (view or memoryview(data))[pos:])
@@ -744,6 +767,8 @@ class _ChunkedBody:
                 if size < 0:
                     self._broken = "a chunk size that is not a hexadecimal number"
                     break
+                if size and semi < 0 and line[-1:] == b"\r" and line[:-1].isalnum() and len(_SIZES) < _MAX_SIZES:
+                    _SIZES[line] = size
                 pos = nl + 1
                 if size:
                     state, left = _DATA, size

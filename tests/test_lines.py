@@ -437,3 +437,22 @@ def test_iter_sse_accepts_a_generator_of_chunks() -> None:
         yield b"ta: b"
 
     assert list(iter_sse(chunks())) == [ServerSentEvent("a"), ServerSentEvent("b")]
+
+
+# ---------------------------------------------------------------- feed_pairs (for protocol decoders)
+
+
+def test_feed_pairs_gives_each_event_as_its_type_and_data() -> None:
+    body = b"event: delta\ndata: a\ndata: b\n\n: comment\nid: 7\nretry: 10\ndata: c\n\ndata: last"
+    decoder = SSEDecoder()
+    assert decoder.feed_pairs(body) == [("delta", "a\nb"), ("message", "c")]
+    assert decoder.flush_pairs() == [("message", "last")]
+
+
+def test_feed_pairs_and_feed_agree_on_every_cut_of_a_body() -> None:
+    body = (b"\xef\xbb\xbfevent: x\r\ndata: caf\xc3\xa9\r\n\r\ndata:no space\n\nevent: \ndata: \xe2\x80\xa8\r\rdata: z")
+    whole = [(e.event, e.data) for e in iter_sse([body])]
+    assert whole == [("x", "café"), ("message", "no space"), ("message", "\u2028"), ("message", "z")]
+    for cut in range(len(body) + 1):
+        decoder = SSEDecoder()
+        assert decoder.feed_pairs(body[:cut]) + decoder.feed_pairs(body[cut:]) + decoder.flush_pairs() == whole

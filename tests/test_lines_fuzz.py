@@ -95,7 +95,16 @@ def test_sse_events_survive_any_line_ends_and_any_cut(data: Any, specs: List[Eve
     body = serialize(lines, ends, last_end=data.draw(st.booleans()))
     whole = list(iter_sse([body]))
     assert whole == expected
-    assert feed_all(SSEDecoder(), data.draw(cuts(body))) == whole
+    reads = data.draw(cuts(body))
+    assert feed_all(SSEDecoder(), reads) == whole
+    assert feed_all_pairs(SSEDecoder(), reads) == [(e.event, e.data) for e in whole]
+
+
+def feed_all_pairs(decoder: SSEDecoder, reads: List[bytes]) -> List[Tuple[str, str]]:
+    out: List[Tuple[str, str]] = []
+    for read in reads:
+        out.extend(decoder.feed_pairs(read))
+    return out + decoder.flush_pairs()
 
 
 # ---------------------------------------------------------------- NDJSON

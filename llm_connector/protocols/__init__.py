@@ -53,7 +53,7 @@ Modules are imported on first use (``load``), so ``import llm_connector`` stays 
 import importlib
 import json
 from types import ModuleType
-from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Sequence, Tuple
 
 from ..auth import Auth, NoAuth
 from ..errors import APIStatusError, StreamParseError, describe_error, error_for_status, shorten
@@ -80,7 +80,9 @@ __all__ = [
 dumps = compact_json
 _dumps = compact_json
 _loads = json.loads
-_raw_decode = json.JSONDecoder().raw_decode
+#: The JSON scanner itself (C), without raw_decode's Python frame: ``(object, end)``, StopIteration or ValueError
+#: when the text does not start with a JSON value.
+_scan_once: Callable[[str, int], Tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 class Endpoint:
@@ -207,13 +209,13 @@ def _unserializable(obj: Any, path: str) -> Optional[str]:
 
 def loads(text: str, provider: str, what: str = "stream line") -> Any:
     """Parse JSON from a service; a ``StreamParseError`` naming the provider and the line when it is not JSON."""
-    # The hot path: raw_decode skips json.loads' two whitespace regex scans; anything unusual (surrounding
+    # The hot path: the scanner alone skips json.loads' two whitespace regex scans; anything unusual (surrounding
     # whitespace, trailing data, invalid JSON) goes through json.loads, for its exact behaviour and message.
     try:
-        obj, end = _raw_decode(text)
+        obj, end = _scan_once(text, 0)
         if end == len(text):
             return obj
-    except ValueError:
+    except (ValueError, StopIteration):
         pass
     try:
         return _loads(text)

@@ -44,7 +44,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Seque
 from urllib.parse import quote
 
 from ..errors import ConfigurationError, IncompleteStreamError, StreamParseError, UnsupportedOperationError
-from ..lines import iter_sse
+from ..lines import iter_sse_batches
 from ..transport import HttpRequest
 from ..types import (
     ChatRequest,
@@ -445,6 +445,12 @@ class AnthropicStreamState(_ProtocolState):
                                    provider=self.provider, body=str(event))
         kind = event.get("type")
         if kind == "content_block_delta":
+            delta = event.get("delta")
+            if type(delta) is dict and delta.get("type") == "text_delta":  # the hot path: most events of a stream
+                text = delta.get("text") or ""
+                return StreamingResponse(self.id, _CHUNK, self.created, self.model,
+                                         [StreamingChoice(0, Delta(None, text), None, None, None)], text, None,
+                                         None, None, event)
             return self._block_delta(event)
         if kind == "content_block_start":
             return self._block_start(event)
@@ -529,16 +535,18 @@ def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[Strea
     """Server-sent events -> chunks; ends at ``message_stop`` (``IncompleteStreamError`` if the body ends first)."""
     provider = endpoint.provider
     state = AnthropicStreamState(provider)
-    handle = state.handle
-    for event in iter_sse(chunks):
-        data = event.data
-        if not data or data.strip() == "[DONE]":
-            continue
-        if event.event == "error":
-            raise stream_error(loads(data, provider) if data[:1] == "{" else data, provider)
-        yield from handle(loads(data, provider))
-        if state.finished:
-            return
+    decode_event = state.decode_event
+    for batch in iter_sse_batches(chunks):  # a read's events at a time: no generator step per event
+        for kind, data in batch:
+            if data[:1] != "{" and (not data or data.strip() == "[DONE]"):
+                continue
+            if kind == "error":
+                raise stream_error(loads(data, provider) if data[:1] == "{" else data, provider)
+            chunk = decode_event(loads(data, provider))
+            if chunk is not None:
+                yield chunk
+            elif state.finished:
+                return
     yield from state.end()
 
 

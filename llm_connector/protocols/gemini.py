@@ -66,7 +66,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Seque
 from urllib.parse import quote
 
 from ..errors import BadRequestError, ConfigurationError, IncompleteStreamError, StreamParseError, shorten
-from ..lines import iter_sse
+from ..lines import iter_sse_batches
 from ..transport import HttpRequest
 from ..types import (
     ChatRequest,
@@ -522,10 +522,7 @@ class GeminiStreamState(StreamState):
 
     def handle(self, event: Any) -> Sequence[StreamingResponse]:
         chunk = decode_event(event, self)
-        if chunk is None:
-            return NO_CHUNKS
-        self.response_id, self.model = chunk.id or self.response_id, chunk.model or self.model
-        return (chunk,)
+        return NO_CHUNKS if chunk is None else (chunk,)
 
     def end(self) -> Sequence[StreamingResponse]:
         if not self.finished:
@@ -568,30 +565,32 @@ def _stream_choice(candidate: Mapping[str, Any], state: GeminiStreamState) -> St
 
 def _plain_text_event(data: Any, state: GeminiStreamState) -> Optional[StreamingResponse]:
     """The hot path: one candidate already seen, one part of plain text, not finished. None otherwise."""
-    if type(data) is not dict or state.finished:
+    if state.finished or type(data) is not dict or "error" in data:
         return None
-    candidates = data.get("candidates")
-    if not candidates or len(candidates) != 1 or "error" in data:
+    try:
+        candidates = data["candidates"]
+        candidate = candidates[0]
+        parts = candidate["content"]["parts"]
+        part = parts[0]
+    except (KeyError, TypeError, IndexError):  # not this shape: the general path reads it (or says what is wrong)
         return None
-    candidate = candidates[0]
-    if type(candidate) is not dict or "finishReason" in candidate:
+    if len(candidates) != 1 or len(parts) != 1 or type(part) is not dict or len(part) != 1 \
+            or "finishReason" in candidate:
         return None
+    text = part.get("text")
     index = candidate.get("index", 0)
-    content = candidate.get("content")
-    if index not in state.seen or type(content) is not dict:
-        return None
-    parts = content.get("parts")
-    if not parts or len(parts) != 1:
-        return None
-    part = parts[0]
-    if type(part) is not dict or len(part) != 1 or type(part.get("text")) is not str:
+    if type(text) is not str or index not in state.seen:
         return None
     usage_data = data.get("usageMetadata")
     if usage_data:
         state.usage = usage_data
-    text = part["text"]
-    return StreamingResponse(data.get("responseId") or "", "chat.completion.chunk", state.created,
-                             data.get("modelVersion") or "",
+    response_id = data.get("responseId") or ""
+    model = data.get("modelVersion") or ""
+    if response_id:
+        state.response_id = response_id
+    if model:
+        state.model = model
+    return StreamingResponse(response_id, "chat.completion.chunk", state.created, model,
                              [StreamingChoice(index, Delta(None, text), None, None, candidate.get("logprobsResult"))],
                              text if index == 0 else "", None, None, None, data)
 
@@ -617,8 +616,10 @@ def decode_event(data: Any, state: GeminiStreamState) -> Optional[StreamingRespo
     usage = state.take_usage() if state.finished else None
     if not choices and usage is None:
         return None
-    return StreamingResponse(obj.get("responseId") or "", "chat.completion.chunk", state.created,
-                             obj.get("modelVersion") or "", choices, content, reasoning, usage, None, obj)
+    chunk = StreamingResponse(obj.get("responseId") or "", "chat.completion.chunk", state.created,
+                              obj.get("modelVersion") or "", choices, content, reasoning, usage, None, obj)
+    state.response_id, state.model = chunk.id or state.response_id, chunk.model or state.model
+    return chunk
 
 
 class _Tail:
@@ -661,11 +662,17 @@ def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[Strea
     provider = endpoint.provider
     state = GeminiStreamState(provider)
     handle = state.handle
+    plain = _plain_text_event
     tail = _Tail(chunks)
-    for event in iter_sse(tail):
-        data = event.data
-        if data:
-            yield from handle(loads(data, provider))
+    for batch in iter_sse_batches(tail):  # a read's events at a time: no generator step per event
+        for _, data in batch:
+            if data:
+                obj = loads(data, provider)
+                chunk = plain(obj, state)
+                if chunk is None:
+                    yield from handle(obj)
+                else:
+                    yield chunk
     if not state.finished:
         bare = _bare_error(b"".join(tail.last), provider)
         if bare is not None:

@@ -44,7 +44,7 @@ from ..errors import (
     StreamParseError,
     shorten,
 )
-from ..lines import iter_ndjson
+from ..lines import iter_ndjson_batches
 from ..stream import ToolCallMerger
 from ..transport import HttpRequest
 from ..types import (
@@ -414,6 +414,15 @@ class OllamaStreamState(StreamState):
         self.calls = 0
 
     def handle(self, event: Any) -> Sequence[StreamingResponse]:
+        message = event.get("message") if type(event) is dict and "error" not in event else None
+        if type(message) is dict and len(message) == 2 and "role" in message and self.created >= 0 \
+                and event.get("done") is False:
+            # The hot path: a line of text alone ({"role": ..., "content": ...}), not the first nor the last.
+            text = message.get("content")
+            if type(text) is str:
+                return (StreamingResponse("", "chat.completion.chunk", self.created, event.get("model") or "",
+                                          [StreamingChoice(0, Delta(message.get("role"), text or None))], text, None,
+                                          None, None, event),)
         obj = _object(event, self.provider)
         if self.created < 0:
             self.created = _created(obj.get("created_at"))
@@ -447,10 +456,11 @@ def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[Strea
     provider = endpoint.provider
     state = OllamaStreamState(provider)
     handle = state.handle
-    for line in iter_ndjson(chunks):
-        yield from handle(loads(line, provider))
-        if state.finished:
-            return
+    for batch in iter_ndjson_batches(chunks):  # a read's lines at a time: no generator step per line
+        for line in batch:
+            yield from handle(loads(line, provider))
+            if state.finished:
+                return
     yield from state.end()
 
 

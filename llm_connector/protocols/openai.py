@@ -24,7 +24,7 @@ import time
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
 
 from ..errors import ConfigurationError, IncompleteStreamError, StreamParseError
-from ..lines import iter_sse
+from ..lines import iter_sse_batches
 from ..transport import HttpRequest
 from ..types import (
     ChatRequest,
@@ -270,28 +270,34 @@ def _delta_tool_calls(items: List[Any]) -> List[ToolCall]:
 
 def decode_chunk(obj: Any, provider: str) -> StreamingResponse:
     """One parsed stream object -> a ``StreamingResponse`` (raises the typed error for an error object)."""
+    raw_choices = obj.get("choices") if type(obj) is dict else None
+    if type(raw_choices) is list and len(raw_choices) == 1 and "error" not in obj:
+        # The hot path: one choice whose delta carries text only (most chunks of every stream).
+        c = raw_choices[0]
+        d = c.get("delta") if type(c) is dict else None
+        if type(d) is dict and c.get("finish_reason") is None:
+            fast = True
+            if len(d) == 1 and "content" in d:  # {"content": "..."}: most chunks
+                role, text = None, d["content"]
+            elif "tool_calls" in d or "reasoning_content" in d or "reasoning" in d:
+                fast = False
+            else:
+                role, text = d.get("role"), d.get("content")
+            if fast:
+                usage = obj.get("usage")
+                index = c.get("index", 0)
+                return StreamingResponse(
+                    obj.get("id") or "", obj.get("object") or "chat.completion.chunk", obj.get("created") or 0,
+                    obj.get("model") or "",
+                    [StreamingChoice(index, Delta(role, text), None, None, c.get("logprobs"))],
+                    text if type(text) is str and not index else "", None, decode_usage(usage) if usage else None,
+                    obj.get("system_fingerprint"), obj,
+                )
     if not isinstance(obj, dict):
         raise StreamParseError("the service sent a stream line that is not a JSON object", provider=provider,
                                body=str(obj))
     if "error" in obj and obj["error"]:
         raise stream_error(obj, provider)
-    raw_choices = obj.get("choices")
-    if raw_choices and len(raw_choices) == 1:
-        # The hot path: one choice whose delta carries text only (most chunks of every stream).
-        c = raw_choices[0]
-        d = c.get("delta")
-        if type(d) is dict and c.get("finish_reason") is None and "tool_calls" not in d \
-                and "reasoning_content" not in d and "reasoning" not in d:
-            text = d.get("content")
-            usage = obj.get("usage")
-            index = c.get("index", 0)
-            return StreamingResponse(
-                obj.get("id") or "", obj.get("object") or "chat.completion.chunk", obj.get("created") or 0,
-                obj.get("model") or "",
-                [StreamingChoice(index, Delta(d.get("role"), text), None, None, c.get("logprobs"))],
-                text if type(text) is str and not index else "", None, decode_usage(usage) if usage else None,
-                obj.get("system_fingerprint"), obj,
-            )
     choices = []
     content = ""
     reasoning = None
@@ -351,17 +357,18 @@ class OpenAIStreamState(StreamState):
 def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[StreamingResponse]:
     provider = endpoint.provider
     state = OpenAIStreamState(provider, endpoint.option("done_marker", True))
-    for event in iter_sse(chunks):
-        data = event.data
-        if data == "[DONE]" or (data[:1] == " " and data.strip() == "[DONE]"):  # "data:  [DONE]" from gateways
-            state.finished = True
-            return
-        if not data:
-            continue
-        if event.event == "error":
-            raise stream_error(loads(data, provider) if data[:1] == "{" else data, provider)
-        # The hot path: one object is one chunk, so the state's handle is decode_chunk itself.
-        yield decode_chunk(loads(data, provider), provider)
+    for batch in iter_sse_batches(chunks):  # a read's events at a time: no generator step per event
+        for kind, data in batch:
+            if data[:1] == "{" and kind == "message":
+                # The hot path: one object is one chunk, so the state's handle is decode_chunk itself.
+                yield decode_chunk(loads(data, provider), provider)
+            elif data == "[DONE]" or (data[:1] == " " and data.strip() == "[DONE]"):  # "data:  [DONE]" (gateways)
+                state.finished = True
+                return
+            elif kind == "error":
+                raise stream_error(loads(data, provider) if data[:1] == "{" else data, provider)
+            elif data:
+                yield decode_chunk(loads(data, provider), provider)
     yield from state.end()
 
 

@@ -8,10 +8,10 @@ From the repository root::
 Layers (CPU µs per chunk, best of several interleaved runs, one process, the benchmark server in another):
 
 - ``floor: iter_lines`` — ``requests`` + ``iter_lines()`` alone; ``floor: + json + text`` — the whole floor.
-- ``transport bytes`` — llm_connector's ``Transport.iter_bytes`` alone (the body read with ``read1``).
+- ``transport bytes`` — llm_connector's ``Transport.iter_bytes`` alone (a chunked body read in bulk).
 - ``offline lines`` / ``offline + json`` / ``offline decode_stream`` — the parser on the body already in
-  memory, one event per piece (as ``read1`` hands out a chunked body): the SSE/NDJSON decoder, then
-  ``json.loads`` on each event, then the protocol's whole ``decode_stream`` (dataclasses included).
+  memory, in 64 KB pieces (as the transport hands out a body): the SSE/NDJSON decoder, then ``json.loads`` on
+  each event, then the protocol's whole ``decode_stream`` (chunk objects included).
 - ``chat_stream`` — the whole call as a user makes it (``client.chat_stream`` + ``chunk.content``).
 """
 
@@ -58,8 +58,8 @@ def _cpu_us(fn: Callable[[], Any], n: int) -> float:
 
 def _events(protocol: str, n: int) -> List[bytes]:
     build, _ = server.PROTOCOLS[protocol]
-    events: List[bytes] = build(n)[0]
-    return events
+    body = b"".join(build(n)[0])
+    return [body[i:i + 65536] for i in range(0, len(body), 65536)]  # as the transport reads: 64 KB at a time
 
 
 def _offline(protocol: str, n: int) -> Dict[str, Callable[[], Any]]:
@@ -90,9 +90,12 @@ def _offline(protocol: str, n: int) -> Dict[str, Callable[[], Any]]:
             _ = chunk.content
 
     def floor_parse() -> None:
-        # what iter_lines + json.loads do with the same pieces: bytes.splitlines per piece, loads per line
+        # what iter_lines + json.loads do with the same pieces: lines split as bytes, loads per line
+        rest = b""
         for piece in events:
-            for line in piece.splitlines():
+            lines_ = (rest + piece).split(b"\n")
+            rest = lines_.pop()
+            for line in lines_:
                 if ndjson:
                     if line:
                         loads(line)
