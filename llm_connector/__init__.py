@@ -6,10 +6,8 @@
 'Hi!'
 """
 
-from typing import Any
-
 from ._version import __version__
-from .client import LlmClient
+from .client import LlmClient, OllamaClient
 from .errors import (
     APIConnectionError,
     APIStatusError,
@@ -94,12 +92,3 @@ __all__ = [
     "ConfigurationError",
     "UnsupportedOperationError",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    # OllamaClient lives beside the Ollama protocol, which loads on first use (keeps `import` cheap).
-    if name == "OllamaClient":
-        from .ollama import OllamaClient
-
-        return OllamaClient
-    raise AttributeError(f"module 'llm_connector' has no attribute {name!r}")

@@ -4,7 +4,6 @@ It picks the provider's protocol module and glues the steps (encode, send, decod
 protocol-specific lives here.
 """
 
-import importlib
 import json
 import os
 import re
@@ -25,6 +24,7 @@ from .errors import (
     SHAPE_ERRORS,
     APIStatusError,
     ConfigurationError,
+    IncompleteStreamError,
     StreamParseError,
     UnsupportedOperationError,
     shape_error,
@@ -41,6 +41,7 @@ from .transport import (
     TimeoutSpec,
     Transport,
     close_response,
+    redact_url,
     release_after_end,
 )
 from .types import (
@@ -55,9 +56,9 @@ from .types import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from .batch import BatchRun
-    from .ollama import OllamaClient
+    from .protocols.ollama_models import OllamaModel, OllamaModelInfo, OllamaProgress, OllamaRunningModel
 
-__all__ = ["LlmClient"]
+__all__ = ["LlmClient", "OllamaClient"]
 
 
 #: A preset's ``auth`` style -> the auth class its ``credentials`` build (presets name a style, never a class).
@@ -490,9 +491,7 @@ class LlmClient:
 
         The returned ``OllamaClient`` also manages local models (list, show, pull, copy, delete).
         """
-        client: OllamaClient = _client_class("ollama")(
-            "ollama", None, base_url=base_url or os.environ.get("OLLAMA_HOST") or None, **options)
-        return client
+        return OllamaClient("ollama", None, base_url=base_url or os.environ.get("OLLAMA_HOST") or None, **options)
 
     @classmethod
     def mock(cls, reply: Any = None, **options: Any) -> "LlmClient":
@@ -660,16 +659,6 @@ class LlmClient:
         return f"LlmClient(provider={self._provider!r}{verify})"
 
 
-#: Clients that do more than chat, named by module and class as presets name their protocol: ``ollama.py``
-#: stands above this module (it imports ``LlmClient``), so it is loaded by name on first use, never imported here.
-_CLIENT_CLASSES: Dict[str, Tuple[str, str]] = {"ollama": ("llm_connector.ollama", "OllamaClient")}
-
-
-def _client_class(name: str) -> Any:
-    module, attribute = _CLIENT_CLASSES[name]
-    return getattr(importlib.import_module(module), attribute)
-
-
 def _media_type(response: Any) -> str:
     return str(response.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
 
@@ -765,8 +754,7 @@ def _rebuild_with_backend(cls: Any, backend: Any, name: str) -> "LlmClient":
 
 def _class_for(preset: Preset) -> Type["LlmClient"]:
     """The class a preset's clients are: ``LlmClient``, or the one its ``client`` names (Ollama's)."""
-    cls: Type[LlmClient] = _client_class(preset.client) if preset.client else LlmClient
-    return cls
+    return _CLIENT_CLASSES[preset.client] if preset.client else LlmClient
 
 
 def _parts_from_env(preset: Preset, options: Dict[str, Any]) -> Dict[str, Optional[str]]:
@@ -818,3 +806,111 @@ def detect_provider() -> Optional[str]:
         if any(os.environ.get(v) for v in PRESETS[name].env):
             return name
     return None
+
+
+# -- Ollama -----------------------------------------------------------------------------------------------
+
+
+def _models() -> Any:
+    """Ollama's model-management shapes (``protocols/ollama_models.py``), loaded on first use."""
+    return load("ollama_models")
+
+
+class OllamaClient(LlmClient):
+    """A client for an Ollama server: ``chat``, ``chat_stream`` and ``models`` as on every client, plus model
+    management. HTTP errors are typed (an unknown model is a ``NotFoundError`` with Ollama's message).
+
+    ``base_url`` defaults to ``$OLLAMA_HOST``, then ``http://localhost:11434``; ``OLLAMA_HOST`` forms such as
+    ``0.0.0.0`` or ``myhost:11434`` are accepted (see ``protocols.ollama.normalize_base_url``).
+    """
+
+    def __init__(self, provider: str = "ollama", api_key: Optional[str] = None, *,
+                 base_url: Optional[str] = None, **options: Any) -> None:
+        if base_url is None:
+            base_url = os.environ.get("OLLAMA_HOST") or None
+        super().__init__(provider, api_key, base_url=base_url, **options)
+
+    @property
+    def base_url(self) -> str:
+        """The server's base URL, as requests are sent to it."""
+        base: str = self._backend.endpoint.base_url
+        return base
+
+    def __repr__(self) -> str:
+        return f"OllamaClient(base_url={redact_url(self.base_url)!r})"
+
+    # -- sending: the client's one send-read-parse step -------------------------------------------------
+
+    def _call(self, http: HttpRequest, what: str, decode: Callable[[Any, Any], Any]) -> Any:
+        backend = self._backend
+        return backend.exchange(http, backend.endpoint, what, decode)
+
+    def _call_no_answer(self, http: HttpRequest) -> None:
+        backend = self._backend
+        backend.transport.read_all(backend.open(http, backend.endpoint))
+
+    # -- model management -------------------------------------------------------------------------------
+
+    def list_models(self) -> "List[OllamaModel]":
+        """The models on the server (``GET /api/tags``), with size, digest and details."""
+        shapes = _models()
+        return self._call(shapes.encode_list_models(self._backend.endpoint), "model list",  # type: ignore[no-any-return]
+                          shapes.decode_model_list)
+
+    def show_model(self, name: str, *, verbose: bool = False) -> "OllamaModelInfo":
+        """What Ollama knows about model ``name`` (``POST /api/show``): Modelfile, template, parameters,
+        details, capabilities. ``NotFoundError`` when there is no such model."""
+        shapes = _models()
+        return self._call(shapes.encode_show(self._backend.endpoint, name, verbose),  # type: ignore[no-any-return]
+                          "model information", shapes.decode_model_info)
+
+    def pull_model_stream(self, name: str, *, insecure: bool = False) -> "Stream[OllamaProgress]":
+        """Download model ``name``, yielding each progress line as it arrives (``POST /api/pull``).
+
+        The last item has ``status == "success"``. Leaving the loop closes the connection (the server goes on
+        downloading; a later pull resumes). An ``{"error": ...}`` line raises the typed error.
+        """
+        backend = self._backend
+        endpoint = backend.endpoint
+        shapes = _models()
+        response = backend.open(shapes.encode_pull(endpoint, name, insecure), endpoint)
+        progress = shapes.decode_progress(backend.transport.iter_bytes(response), endpoint)
+        return Stream(progress, response=response, on_close=lambda: close_response(response))
+
+    def pull_model(self, name: str, *, insecure: bool = False) -> "OllamaProgress":
+        """Download model ``name`` and return the final status (``status == "success"``), waiting until done.
+
+        The progress is read as it streams, so a long download never looks like an idle connection.
+        """
+        last: Optional[OllamaProgress] = None
+        with self.pull_model_stream(name, insecure=insecure) as stream:
+            for progress in stream:
+                last = progress
+        if last is None:  # pragma: no cover - decode_progress raises before this
+            raise IncompleteStreamError(f"{self._provider}: the pull ended without progress",
+                                        provider=self._provider)
+        return last
+
+    def copy_model(self, source: str, destination: str) -> None:
+        """Copy model ``source`` to the new name ``destination`` (``POST /api/copy``)."""
+        self._call_no_answer(_models().encode_copy(self._backend.endpoint, source, destination))
+
+    def delete_model(self, name: str) -> None:
+        """Delete model ``name`` and its data (``DELETE /api/delete``). ``NotFoundError`` when there is none."""
+        self._call_no_answer(_models().encode_delete(self._backend.endpoint, name))
+
+    def running_models(self) -> "List[OllamaRunningModel]":
+        """The models loaded in memory (``GET /api/ps``)."""
+        shapes = _models()
+        return self._call(shapes.encode_running_models(self._backend.endpoint),  # type: ignore[no-any-return]
+                          "running model list", shapes.decode_running_models)
+
+    def version(self) -> str:
+        """The server's version, e.g. ``"0.6.2"`` (``GET /api/version``)."""
+        shapes = _models()
+        version: str = self._call(shapes.encode_version(self._backend.endpoint), "version", shapes.decode_version)
+        return version
+
+
+#: A preset's ``client`` -> the class its clients are (``LlmClient`` when it names none).
+_CLIENT_CLASSES: Dict[str, Type[LlmClient]] = {"ollama": OllamaClient}

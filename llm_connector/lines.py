@@ -230,20 +230,21 @@ class SSEDecoder:
         # The hot path: `data: ` lines and blank lines inline (a slice compare beats startswith), the buffers in
         # locals; the rest in _field, including `data:` without its space.
         events: List[Any] = []
-        data = self._data
+        data = self._data  # one list for the stream, cleared at each dispatch
+        keep, dispatch = data.append, events.append
         event, retry = self._event, self._retry
         for line in lines:
             if line[:6] == b"data: ":
-                data.append(line[6:])
+                keep(line[6:])
             elif not line:
                 # "If the data buffer is an empty string, set the data buffer and the event type buffer to the
                 # empty string and return."
                 if data:
                     text = (data[0] if len(data) == 1 else b"\n".join(data)).decode("utf-8", "replace")
                     if pairs:
-                        events.append((event or _DEFAULT_EVENT, text))
+                        dispatch((event or _DEFAULT_EVENT, text))
                     else:
-                        events.append(ServerSentEvent(text, event or _DEFAULT_EVENT, self._last_id, retry))
+                        dispatch(ServerSentEvent(text, event or _DEFAULT_EVENT, self._last_id, retry))
                     data.clear()
                     retry = None
                 event = ""

@@ -713,18 +713,18 @@ class _ChunkedBody:
                 # The hot path: whole chunks, a size line without extensions, data, CRLF. Anything else (a chunk
                 # cut by the read, an extension, the last chunk, a bare LF) goes through the states below.
                 view = view or memoryview(data)
-                find = data.find
+                find, size_of, append = data.find, _SIZES.get, out.append
                 while True:
                     nl = find(b"\n", pos)
                     if nl < 0:
                         break
-                    size = _SIZES.get(data[pos:nl])
+                    size = size_of(data[pos:nl])
                     if size is None:
                         break
                     stop = nl + 1 + size
                     if data[stop:stop + 2] != b"\r\n":
                         break
-                    out.append(view[nl + 1:stop])
+                    append(view[nl + 1:stop])
                     pos = stop + 2
                 if pos >= end:
                     break

@@ -357,11 +357,12 @@ class OpenAIStreamState(StreamState):
 def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[StreamingResponse]:
     provider = endpoint.provider
     state = OpenAIStreamState(provider, endpoint.option("done_marker", True))
+    decode, parse = decode_chunk, loads
     for batch in iter_sse_batches(chunks):  # a read's events at a time: no generator step per event
         for kind, data in batch:
             if data[:1] == "{" and kind == "message":
                 # The hot path: one object is one chunk, so the state's handle is decode_chunk itself.
-                yield decode_chunk(loads(data, provider), provider)
+                yield decode(parse(data, provider), provider)
             elif data == "[DONE]" or (data[:1] == " " and data.strip() == "[DONE]"):  # "data:  [DONE]" (gateways)
                 state.finished = True
                 return
