@@ -15,8 +15,10 @@ Each result is appended to the output and flushed as soon as it completes, in th
 {chat.completion}}, "error": null}``. A failed request has ``"error": {"code", "message"}`` (and, when the
 service answered with an HTTP error, ``response`` with its status and the error as body).
 
-Running again with the same output resumes: ids that already have a line are skipped, and a last line cut
-short by a crash is removed first, so a crash or Ctrl-C loses nothing that finished and answers nothing twice.
+Running again with the same output resumes: ids already answered are skipped, and a last line cut short by a
+crash is removed first, so a crash or Ctrl-C loses nothing that finished and answers nothing twice. Requests
+that failed are sent again (their lines are removed first, so the output keeps one line per id), unless
+``--keep-failed``.
 A malformed input line is reported on stderr with its line number and does not stop the others.
 
 Exit status: 0 when every line was answered, 1 when some failed or were malformed, 130 on Ctrl-C, 2 on bad
@@ -62,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-retries", type=int, default=4,
                    help="tries per request after the first, with one backoff shared by all (default 4)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--keep-failed", action="store_true",
+                   help="when resuming, keep the lines of failed requests instead of sending them again")
     return p
 
 
@@ -147,8 +151,13 @@ def _request(body: Dict[str, Any], default_model: str) -> ChatRequest:
 # -- output -----------------------------------------------------------------------------------------------
 
 
-def read_answered(path: str, err: TextIO) -> Set[str]:
-    """The custom ids that already have a line in ``path``; a last line cut short (a crash mid-write) is removed."""
+def read_answered(path: str, err: TextIO, retry_failed: bool = True) -> Set[str]:
+    """The custom ids that already have a line in ``path``.
+
+    A last line cut short (a crash mid-write) is removed. With ``retry_failed``, the lines of failed requests
+    are removed too (the file is rewritten whole, then renamed over the old one), so that those ids are sent
+    again and the output keeps one line per id.
+    """
     answered: Set[str] = set()
     if not os.path.exists(path):
         return answered
@@ -158,14 +167,31 @@ def read_answered(path: str, err: TextIO) -> Set[str]:
         if end < len(data):
             err.write(f"llm-connector-batch: {path}: removing a last line cut short ({len(data) - end} bytes)\n")
             f.truncate(end)
-    for number, raw in enumerate(data[:end].splitlines(), 1):
+    kept: List[bytes] = []
+    failed = 0
+    for number, raw in enumerate(data[:end].splitlines(keepends=True), 1):
         try:
-            ident = json.loads(raw.decode("utf-8")).get("custom_id")
+            record = json.loads(raw.decode("utf-8"))
+            ident = record.get("custom_id")
         except (ValueError, AttributeError, UnicodeDecodeError):
             err.write(f"llm-connector-batch: {path}:{number}: not a result line; ignored\n")
+            kept.append(raw)
             continue
-        if ident is not None:
+        if ident is None:
+            kept.append(raw)
+        elif retry_failed and record.get("error") is not None:
+            failed += 1
+        else:
             answered.add(str(ident))
+            kept.append(raw)
+    if failed:
+        err.write(f"llm-connector-batch: {path}: {failed} failed requests will be sent again\n")
+        temporary = path + ".rewrite"
+        with open(temporary, "wb") as f:
+            f.writelines(kept)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
     return answered
 
 
@@ -242,7 +268,7 @@ def run(argv: List[str], stdin: Optional[TextIO] = None, stderr: Optional[TextIO
         return 2
     preset = PRESETS.get(client.provider_name)
     model = args.model or (preset.default_model if preset else "") or "mock-model"
-    answered = read_answered(args.output, err)
+    answered = read_answered(args.output, err, retry_failed=not args.keep_failed)
     source = stdin if args.input == "-" else None
     try:
         handle = source if source is not None else open(args.input, encoding="utf-8")

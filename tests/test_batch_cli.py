@@ -117,6 +117,32 @@ def test_running_again_skips_answered_ids_and_drops_a_last_line_cut_short(server
     assert len(server.requests) == 3
 
 
+def test_running_again_sends_failed_requests_again_keeping_one_line_per_id(server, tmp_path):
+    calls = []
+
+    def flaky(recorded):
+        calls.append(recorded)
+        if len(calls) == 1:
+            return Reply.json({"error": {"message": "bad gateway"}}, status=400)
+        return answering()(recorded)
+
+    server.route("POST", PATH, flaky)
+    inp = write_input(tmp_path / "in.jsonl", [short(1), short(2)])
+    out = str(tmp_path / "out.jsonl")
+    code, _ = call(cli(server, inp, out, "--concurrency", "1"))
+    assert code == 1 and [line["error"] is None for line in read_output(out)] == [False, True]
+    kept = str(tmp_path / "kept.jsonl")
+    with open(out) as src, open(kept, "w") as dst:
+        dst.write(src.read())
+    code, err = call(cli(server, inp, kept, "--keep-failed"))
+    assert code == 0 and len(read_output(kept)) == 2 and len(calls) == 2  # nothing sent again
+    code, err = call(cli(server, inp, out))
+    assert code == 0 and "1 failed requests will be sent again" in err
+    lines = read_output(out)
+    assert sorted(line["custom_id"] for line in lines) == ["q1", "q2"] and all(line["error"] is None for line in lines)
+    assert len(calls) == 3
+
+
 # -- in a subprocess: SIGKILL and SIGINT mid-way ------------------------------------------------------------
 
 def batch_process(server, inp, out, concurrency=2):

@@ -1,6 +1,7 @@
 """Notebook display: short reprs, Markdown/HTML reprs, and ``stream.display()`` live and in a terminal."""
 
 import io
+import os
 import subprocess
 import sys
 import types
@@ -109,7 +110,8 @@ def test_display_outside_a_notebook_never_imports_ipython():
     code = ("import sys; from llm_connector import *; "
             "r = LlmClient.mock(reply='ok').chat_stream(ChatRequest(model='m', messages=[Message.user('x')]))"
             ".display(); print('IPython' in sys.modules, r.content)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
     assert out == "ok\nFalse ok\n"
 
 
