@@ -15,6 +15,13 @@ def test_every_protocol_module_has_the_contract_surface(name):
     assert module.NAME == name
     for function in ("encode_chat", "decode_response", "decode_stream"):
         assert callable(getattr(module, function)), function
+    states = [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, StreamState)
+              and v is not StreamState]
+    assert states or name == "bedrock", "a stream is read through a StreamState"  # Bedrock reuses Anthropic's
+
+
+def test_the_modules_listed_are_all_of_them():
+    assert {"openai", "anthropic", "bedrock", "gemini", "ollama"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name, state", [("openai", "OpenAIStreamState"), ("anthropic", "AnthropicStreamState"),
