@@ -418,3 +418,11 @@ def test_the_hunyuan_preset_speaks_openai_with_a_bearer_key(server):
     sent = server.requests[0]
     assert sent.path == "/v1/chat/completions" and sent.headers["Authorization"] == "Bearer sk-hy"
     assert LlmClient.hunyuan("sk-hy")._backend.endpoint.base_url == "https://api.hunyuan.cloud.tencent.com/v1"
+
+
+def test_a_json_error_body_labelled_as_an_event_stream_raises_that_error_too(server):
+    body = '{"Response":{"Error":{"Code":"AuthFailure.SignatureFailure","Message":"bad signature"},"RequestId":"r9"}}'
+    server.add(Reply(200, {"Content-Type": "text/event-stream"}, ["\n", body[:30], body[30:]]))
+    with pytest.raises(AuthenticationError, match="bad signature") as info:
+        list(client_for(server).chat_stream(request()))
+    assert info.value.code == "AuthFailure.SignatureFailure" and info.value.request_id == "r9"

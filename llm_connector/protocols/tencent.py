@@ -22,7 +22,8 @@ Response: ``{"Response": {"Id", "Created", "Choices": [{"Message": {"Role", "Con
 "RequestId"}}``. An error comes back with HTTP 200 as ``Response.Error {Code, Message}``: it is raised as its
 typed error, classed by the code (``AuthFailure.*`` authentication, ``LimitExceeded`` /
 ``RequestLimitExceeded`` rate limit, ``InvalidParameter*`` bad request, ``ResourceNotFound*`` not found,
-``InternalError*`` server error, ...), the code kept in ``.code``.
+``InternalError*`` server error, ...), the code kept in ``.code``. Because such an error arrives with HTTP 200,
+the transport does not retry it (it retries on HTTP statuses); a ``RateLimitError`` is the caller's to retry.
 
 Stream: SSE ``data: {...}`` events holding the response's fields without the ``Response`` wrapper
 (``Id``, ``Created``, ``Note``, ``Choices[].Delta{Role, Content, ReasoningContent, ToolCalls}``,
