@@ -472,11 +472,12 @@ class LlmClient:
         if preset.credentials and options.get("auth") is None:
             public = dict(preset.auth_params)
             public.update((p.auth, given[p.name]) for p in preset.parts if p.auth)
-            options["auth"] = _signed_auth(
-                _AUTH_CLASSES[preset.auth], provider,
-                {c.name: (c.param,) + tuple((credentials or {}).get(c.name, (None, None)))  # type: ignore[misc]
-                 for c in preset.credentials},
-                public, optional=tuple(c.name for c in preset.credentials if c.optional))
+            fields: Dict[str, Tuple[str, Optional[str], Optional[str]]] = {}
+            for c in preset.credentials:
+                literal, variable = (credentials or {}).get(c.name, (None, None))
+                fields[c.name] = (c.param, literal, variable)
+            options["auth"] = _signed_auth(_AUTH_CLASSES[preset.auth], provider, fields, public,
+                                           optional=tuple(c.name for c in preset.credentials if c.optional))
         base = options.pop("base_url", None) or (preset.url(given) if preset.url_template else None)
         return cls(provider, options.pop("api_key", None), base_url=base, options=extra or None, **options)
 
