@@ -30,7 +30,18 @@ from ..errors import APIStatusError, IncompleteStreamError, ServerError, StreamP
 from ..lines import iter_sse
 from ..transport import HttpRequest
 from ..types import ChatRequest, ChatResponse, StreamingResponse
-from . import Endpoint, StreamState, drive, is_done, join_url, json_body, loads, merge_extra, renamed_fields, stream_error
+from . import (
+    Endpoint,
+    StreamState,
+    drive,
+    is_done,
+    join_url,
+    json_body,
+    loads,
+    merge_extra,
+    renamed_fields,
+    stream_error,
+)
 from . import openai as _openai
 
 NAME = "zhipu"
