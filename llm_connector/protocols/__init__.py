@@ -70,6 +70,7 @@ __all__ = [
     "dumps",
     "loads",
     "finish_reason",
+    "is_done",
     "renamed_fields",
     "merge_extra",
     "join_url",
@@ -161,6 +162,12 @@ def finish_reason(raw: Any) -> Tuple[Optional[str], Optional[str]]:
     if raw is None or raw == "" or raw == "null":
         return None, None
     return normalize_finish_reason(raw), str(raw)
+
+
+def is_done(data: str) -> bool:
+    """Whether an SSE ``data`` field is the ``[DONE]`` end marker, also as gateways space it (``data:  [DONE]``
+    leaves ``" [DONE]"``: the SSE rules strip only one space)."""
+    return data == "[DONE]" or (data[:1] == " " and data.strip() == "[DONE]")
 
 
 _cache: Dict[str, ModuleType] = {}

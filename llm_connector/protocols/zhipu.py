@@ -30,7 +30,18 @@ from ..errors import APIStatusError, IncompleteStreamError, ServerError, StreamP
 from ..lines import iter_sse
 from ..transport import HttpRequest
 from ..types import ChatRequest, ChatResponse, StreamingResponse
-from . import Endpoint, StreamState, drive, join_url, json_body, loads, merge_extra, renamed_fields, stream_error
+from . import (
+    Endpoint,
+    StreamState,
+    drive,
+    is_done,
+    join_url,
+    json_body,
+    loads,
+    merge_extra,
+    renamed_fields,
+    stream_error,
+)
 from . import openai as _openai
 
 NAME = "zhipu"
@@ -167,7 +178,7 @@ def _events(chunks: Iterable[bytes], provider: str) -> Iterator[Any]:
                 if line:
                     yield "[DONE]" if line == "[DONE]" else loads(line, provider)
         else:
-            yield "[DONE]" if data == "[DONE]" else loads(data, provider)
+            yield "[DONE]" if is_done(data) else loads(data, provider)
 
 
 def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[StreamingResponse]:
