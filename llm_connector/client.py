@@ -4,6 +4,7 @@ It picks the provider's protocol module and glues the steps (encode, send, decod
 protocol-specific lives here.
 """
 
+import itertools
 import json
 import os
 import re
@@ -677,16 +678,26 @@ def _html_instead_of_stream(page: bytes, response: Any, endpoint: Endpoint) -> S
 
 def _whole_answer(transport: Transport, response: Any, protocol: Any, endpoint: Endpoint,
                   deadline: Optional[float]) -> Iterator[StreamingResponse]:
-    """A stream request answered with ``application/json``: a whole answer is one chunk, and the end."""
-    body = transport.read_all(response, deadline=deadline)
-    text = body.decode("utf-8", "replace")
-    try:
-        data = json.loads(text)
-    except ValueError:  # not one JSON document (NDJSON lines under a JSON label): read it as the stream
-        yield from protocol.decode_stream(iter([body]), endpoint)
+    """A stream request answered with ``application/json``: a whole answer is one chunk, and the end.
+
+    A body that does not start with ``{`` (SSE under a JSON label) is read as the stream, as it arrives.
+    """
+    pieces = transport.iter_bytes(response, deadline=deadline)
+    head = b""
+    for piece in pieces:
+        head += piece
+        if head.strip():
+            break
+    if head.lstrip()[:1] != b"{":
+        yield from protocol.decode_stream(itertools.chain((head,), pieces), endpoint)
         return
+    body = head + b"".join(pieces)
+    try:
+        data = json.loads(body.decode("utf-8", "replace"))
+    except ValueError:  # not one JSON document (NDJSON lines under a JSON label): read it as the stream
+        data = None
     if not isinstance(data, dict):
-        yield from protocol.decode_stream(iter([body]), endpoint)
+        yield from protocol.decode_stream(iter((body,)), endpoint)
         return
     yield _as_chunk(protocol.decode_response(data, endpoint))
 

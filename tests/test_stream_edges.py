@@ -15,7 +15,7 @@ from llm_connector.errors import (
     ServerError,
     StreamParseError,
 )
-from llm_connector.testing import Close, LocalServer, Reply
+from llm_connector.testing import Close, LocalServer, Pause, Reply
 from llm_connector.types import Usage
 
 
@@ -205,3 +205,13 @@ def test_a_json_error_object_answering_a_stream_request_is_the_typed_error(serve
     with pytest.raises(RateLimitError) as info:
         list(openai(server).chat_stream(request()))
     assert info.value.status_code == 200
+
+
+def test_a_stream_labelled_application_json_is_still_read_as_a_stream_as_it_arrives(server: LocalServer) -> None:
+    server.add(Reply(200, {"Content-Type": "application/json"}, sse(chunk("Hel"), chunk("lo", finish="stop"))))
+    assert openai(server).chat_stream(request()).text() == "Hello"
+    first, rest = sse(chunk("Hel"), chunk("lo", finish="stop"))[0], sse(chunk("lo", finish="stop"))
+    server.add(Reply(200, {"Content-Type": "application/json"}, [first, Pause(20)] + rest))
+    client = LlmClient.openai_compatible("sk-test", server.url + "/v1", max_retries=0, timeout=(5, 3))
+    with client.chat_stream(request()) as stream:
+        assert next(stream).content == "Hel"  # not held back until the body ends (the idle limit would fire)

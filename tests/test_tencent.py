@@ -62,9 +62,18 @@ def test_tc3_reproduces_tencents_published_example_exactly():
     assert parts.authorization == DOC_AUTHORIZATION
 
 
-def test_tc3_scope_date_is_the_utc_date_even_just_after_midnight_in_beijing():
+def test_tc3_scope_date_is_the_utc_date_even_just_after_midnight_in_beijing(monkeypatch):
     # 1551113065 is 2019-02-26 00:44:25 in UTC+8 and 2019-02-25 in UTC (the documentation's own warning).
-    assert tc3_sign("id", "key", "hunyuan", "h", b"", 1551113065).date == "2019-02-25"
+    if not hasattr(time, "tzset"):
+        pytest.skip("time.tzset is not available on this platform")
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    time.tzset()
+    try:
+        assert time.localtime(1551113065).tm_mday == 26  # the machine's clock now reads Beijing time
+        assert tc3_sign("id", "key", "hunyuan", "h", b"", 1551113065).date == "2019-02-25"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 @pytest.mark.parametrize("payload", [
