@@ -187,8 +187,10 @@ PRESETS: Dict[str, Preset] = {
                             "/publishers/anthropic/models",
                url_templates={"region=global": "https://aiplatform.googleapis.com/v1/projects/{project_id}"
                                                "/locations/global/publishers/anthropic/models"},
-               parts=(Part("project_id"), Part("region")),
-               credentials=(Credential("access_token", "token"),)),
+               parts=(Part("project_id", ("GOOGLE_CLOUD_PROJECT", "ANTHROPIC_VERTEX_PROJECT_ID")),
+                      Part("region", ("GOOGLE_CLOUD_REGION", "CLOUD_ML_REGION", "GOOGLE_CLOUD_LOCATION"))),
+               credentials=(Credential("access_token", "token",
+                                       ("GOOGLE_OAUTH_ACCESS_TOKEN", "CLOUDSDK_AUTH_ACCESS_TOKEN")),)),
         Preset("anthropic_bedrock", "bedrock", None, (), auth="sigv4", key_required=False,
                description="Claude on AWS Bedrock (SigV4-signed)",
                url_template="https://bedrock-runtime.{region}.amazonaws.com",

@@ -29,6 +29,7 @@ from .types import (
 __all__ = ["Stream", "ChatStream", "StreamAccumulator", "ToolCallMerger"]
 
 T = TypeVar("T")
+_S = TypeVar("_S", bound="Stream[Any]")
 
 
 class _Closer:
@@ -194,7 +195,7 @@ class Stream(Generic[T]):
             except ValueError:  # it is running in another thread; the closed connection ends it
                 pass
 
-    def __enter__(self) -> "Stream[T]":
+    def __enter__(self: _S) -> _S:
         return self
 
     def __exit__(self, *exc: Any) -> None:

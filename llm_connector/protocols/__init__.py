@@ -76,6 +76,7 @@ __all__ = [
     "finish_reader",
     "FinishReader",
     "finish_words",
+    "is_done",
     "renamed_fields",
     "merge_extra",
     "join_url",
@@ -204,6 +205,12 @@ def finish_words() -> Dict[str, str]:
 # types.py sits below this package and cannot import it: it is handed the composer here, and calls it once, on
 # the first finish word it normalizes (so ``import llm_connector`` loads no protocol module).
 _finish_words_from(finish_words)
+
+
+def is_done(data: str) -> bool:
+    """Whether an SSE ``data`` field is the ``[DONE]`` end marker, also as gateways space it (``data:  [DONE]``
+    leaves ``" [DONE]"``: the SSE rules strip only one space)."""
+    return data == "[DONE]" or (data[:1] == " " and data.strip() == "[DONE]")
 
 
 _cache: Dict[str, ModuleType] = {}

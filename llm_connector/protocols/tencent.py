@@ -58,7 +58,7 @@ from ..types import (
     ToolCall,
     Usage,
 )
-from . import Endpoint, StreamState, drive, finish_reader, json_body, loads, merge_extra, renamed_fields
+from . import Endpoint, StreamState, drive, finish_reader, is_done, json_body, loads, merge_extra, renamed_fields
 
 #: Hunyuan's ``FinishReason`` words in OpenAI's words (``sensitive``: the answer was cut by moderation).
 FINISH_REASONS: Dict[str, str] = {
@@ -356,7 +356,7 @@ def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[Strea
             break
     if first.lstrip()[:1] == b"{":
         _json_body_instead(first, pieces, provider)
-    events = (loads(e.data, provider) for e in iter_sse(_chain(first, pieces)) if e.data and e.data != "[DONE]")
+    events = (loads(e.data, provider) for e in iter_sse(_chain(first, pieces)) if e.data and not is_done(e.data))
     yield from drive(events, TencentStreamState(provider))
 
 

@@ -35,6 +35,7 @@ from . import (
     StreamState,
     drive,
     finish_reader,
+    is_done,
     join_url,
     json_body,
     loads,
@@ -189,7 +190,7 @@ def _events(chunks: Iterable[bytes], provider: str) -> Iterator[Any]:
                 if line:
                     yield "[DONE]" if line == "[DONE]" else loads(line, provider)
         else:
-            yield "[DONE]" if data == "[DONE]" else loads(data, provider)
+            yield "[DONE]" if is_done(data) else loads(data, provider)
 
 
 def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[StreamingResponse]:
