@@ -21,6 +21,7 @@ from ._version import __version__
 from .client import LlmClient, detect_provider
 from .errors import LlmConnectorError
 from .presets import PRESETS
+from .stream import StreamAccumulator
 from .types import ChatRequest, ChatResponse, Message, StreamingResponse, compact_json
 
 PROG = "llm-connector"
@@ -345,9 +346,11 @@ def _print_stream(client: LlmClient, request: ChatRequest, args: argparse.Namesp
         return
     with client.chat_stream(request) as stream:
         if fmt == "json":
-            response = stream.collect()
-            waiting.stop()
-            out.write(response.to_json() + "\n")
+            collected = StreamAccumulator()
+            for chunk in stream:
+                waiting.stop()
+                collected.add(chunk)
+            out.write(collected.result().to_json() + "\n")
         elif fmt == "text":
             _print_text(stream, args.show_reasoning, out, err, waiting)
         else:
