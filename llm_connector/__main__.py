@@ -91,8 +91,8 @@ def _provider_name(args: argparse.Namespace, err: "_Writer") -> str:
 
 def _client(args: argparse.Namespace, err: "_Writer") -> LlmClient:
     name = _provider_name(args, err)
-    if name == "mock":
-        return LlmClient.mock()
+    if PRESETS[name].backend:  # not a service (the offline mock): nothing to read, no options
+        return LlmClient.from_env(name)
     options: Dict[str, Any] = {}
     for option in ("base_url", "timeout", "deadline", "max_retries"):
         if getattr(args, option) is not None:
@@ -128,8 +128,6 @@ def _model(args: argparse.Namespace, client: LlmClient) -> str:
     if args.model:
         return str(args.model)
     name = client.provider_name
-    if name == "mock":
-        return "mock-model"
     preset = PRESETS.get(name)
     if preset is not None and preset.default_model:
         return preset.default_model
