@@ -21,6 +21,7 @@ from ._version import __version__
 from .client import LlmClient, detect_provider
 from .errors import LlmConnectorError
 from .presets import PRESETS
+from .stream import StreamAccumulator
 from .types import ChatRequest, ChatResponse, Message, StreamingResponse, compact_json
 
 PROG = "llm-connector"
@@ -90,8 +91,8 @@ def _provider_name(args: argparse.Namespace, err: "_Writer") -> str:
 
 def _client(args: argparse.Namespace, err: "_Writer") -> LlmClient:
     name = _provider_name(args, err)
-    if name == "mock":
-        return LlmClient.mock()
+    if PRESETS[name].backend:  # not a service (the offline mock): nothing to read, no options
+        return LlmClient.from_env(name)
     options: Dict[str, Any] = {}
     for option in ("base_url", "timeout", "deadline", "max_retries"):
         if getattr(args, option) is not None:
@@ -127,8 +128,6 @@ def _model(args: argparse.Namespace, client: LlmClient) -> str:
     if args.model:
         return str(args.model)
     name = client.provider_name
-    if name == "mock":
-        return "mock-model"
     preset = PRESETS.get(name)
     if preset is not None and preset.default_model:
         return preset.default_model
@@ -345,9 +344,11 @@ def _print_stream(client: LlmClient, request: ChatRequest, args: argparse.Namesp
         return
     with client.chat_stream(request) as stream:
         if fmt == "json":
-            response = stream.collect()
-            waiting.stop()
-            out.write(response.to_json() + "\n")
+            collected = StreamAccumulator()
+            for chunk in stream:
+                waiting.stop()
+                collected.add(chunk)
+            out.write(collected.result().to_json() + "\n")
         elif fmt == "text":
             _print_text(stream, args.show_reasoning, out, err, waiting)
         else:

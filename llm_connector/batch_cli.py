@@ -73,12 +73,11 @@ def _client(args: argparse.Namespace) -> LlmClient:
     name = args.provider or detect_provider()
     if name is None:
         raise LlmConnectorError("no provider: pass --provider (or set its key variable; 'mock' answers offline)")
-    if name == "mock":
-        return LlmClient.mock()
+    preset = PRESETS.get(name)
+    if preset is not None and preset.backend:  # not a service (the offline mock): nothing to read, no options
+        return LlmClient.from_env(name)
     options: Dict[str, Any] = {"base_url": args.base_url} if args.base_url else {}
-    if name in ("openai_compatible", "ollama") and not any(os.environ.get(v) for v in PRESETS[name].env):
-        return LlmClient(name, None, **options)
-    return LlmClient.from_env(name, **options)
+    return LlmClient.from_env(name, **options)  # a provider that needs no key is built without one
 
 
 # -- input ------------------------------------------------------------------------------------------------
@@ -267,7 +266,10 @@ def run(argv: List[str], stdin: Optional[TextIO] = None, stderr: Optional[TextIO
         err.write(f"llm-connector-batch: error: {exc}\n")
         return 2
     preset = PRESETS.get(client.provider_name)
-    model = args.model or (preset.default_model if preset else "") or "mock-model"
+    model = args.model or (preset.default_model if preset else "")
+    if not model:
+        err.write(f"llm-connector-batch: error: {client.provider_name} has no default model: pass --model\n")
+        return 2
     answered = read_answered(args.output, err, retry_failed=not args.keep_failed)
     source = stdin if args.input == "-" else None
     try:

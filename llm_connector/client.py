@@ -31,7 +31,7 @@ from .errors import (
     shape_error,
     shorten,
 )
-from .presets import DETECT_ORDER, PRESETS, Preset, get_preset
+from .presets import DETECT_ORDER, PRESETS, Preset, get_preset, provider_names
 from .protocols import Endpoint, load, loads
 from .stream import ChatStream, Stream
 from .transport import (
@@ -246,6 +246,9 @@ class LlmClient:
         quirks; ``name`` overrides the provider name shown in errors and ``provider_name``.
         """
         preset = get_preset(provider)
+        if preset.backend:
+            raise ConfigurationError(f"provider {provider!r} is not a service: use LlmClient.from_env({provider!r})",
+                                     provider=provider)
         base = base_url or preset.base_url
         if not base:
             raise ConfigurationError(f"base_url: provider {provider!r} needs a base_url", provider=provider)
@@ -503,9 +506,7 @@ class LlmClient:
         ``usage``, ...); ``client.mock_provider`` gives it back, to queue replies or errors and to read the
         requests it received.
         """
-        from .mock import MockProvider
-
-        return cls._with_backend(MockProvider(reply, **options), "mock")
+        return cls._with_backend(_mock_backend(reply, **options), "mock")
 
     @classmethod
     def from_env(cls, name: Optional[str] = None, **options: Any) -> "LlmClient":
@@ -518,9 +519,9 @@ class LlmClient:
             name = detect_provider()
             if name is None:
                 raise ConfigurationError("from_env: no provider key found in the environment")
-        if name == "mock":  # not a service: no preset, nothing to read
-            return cls.mock(**options)
         preset = get_preset(name)
+        if preset.backend:  # not a service: no URL, no key, nothing to read
+            return cls._with_backend(_BACKENDS[preset.backend](**options), name)
         client_cls = _class_for(preset)
         if preset.credentials:
             return client_cls._from_parts(name, _parts_from_env(preset, options), _credentials_from_env(preset),
@@ -538,8 +539,8 @@ class LlmClient:
 
     @staticmethod
     def supported_providers() -> List[str]:
-        """The provider names this version knows."""
-        return sorted(PRESETS) + ["mock"]
+        """The provider names this version knows: the services in alphabetical order, then the offline ones."""
+        return provider_names()
 
     # -- calls ---------------------------------------------------------------------------------------------
 
@@ -923,6 +924,15 @@ class OllamaClient(LlmClient):
         version: str = self._call(shapes.encode_version(self._backend.endpoint), "version", shapes.decode_version)
         return version
 
+
+def _mock_backend(reply: Any = None, **options: Any) -> Any:
+    from .mock import MockProvider
+
+    return MockProvider(reply, **options)
+
+
+#: A preset's ``backend`` -> what builds it from ``from_env``'s options (a provider that is not a service).
+_BACKENDS: Dict[str, Callable[..., Any]] = {"mock": _mock_backend}
 
 #: A preset's ``client`` -> the class its clients are (``LlmClient`` when it names none).
 _CLIENT_CLASSES: Dict[str, Type[LlmClient]] = {"ollama": OllamaClient}

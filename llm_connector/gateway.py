@@ -97,11 +97,10 @@ class _Reply:
 
 
 class _Body:
-    """The WSGI answer iterable: the server calls ``close()`` at the end, on an error, and when the caller hangs
-    up; that closes the upstream stream and writes the request's log line."""
+    """A streamed answer's WSGI iterable: the server calls ``close()`` at the end, on an error, and when the
+    caller hangs up; that closes the upstream stream and writes the request's log line."""
 
-    def __init__(self, parts: Iterable[bytes], on_close: Optional[Callable[[], None]],
-                 log_line: Callable[[], None]) -> None:
+    def __init__(self, parts: Iterable[bytes], on_close: Callable[[], None], log_line: Callable[[], None]) -> None:
         self._iter = iter(parts)
         self._parts = parts
         self._on_close = on_close
@@ -124,8 +123,7 @@ class _Body:
                 close()
         finally:
             try:
-                if self._on_close is not None:
-                    self._on_close()
+                self._on_close()
             finally:
                 self._log_line()
 
@@ -231,7 +229,10 @@ class Gateway:
                      self.client.provider_name)
 
         start_response(_status_line(status), reply.headers)
-        return _Body(reply.parts, reply.on_close, log_line)
+        if reply.on_close is None:  # a whole answer: logged now, before the caller can have it
+            log_line()
+            return reply.parts
+        return _Body(reply.parts, reply.on_close, log_line)  # a stream: logged when it ends
 
     def _authorized(self, environ: Dict[str, Any]) -> bool:
         if self._key is None:
@@ -367,16 +368,37 @@ def make_app(client: LlmClient, api_key: Optional[str] = None, models: Optional[
 ENV_PROVIDER = "LLM_CONNECTOR_PROVIDER"
 ENV_GATEWAY_KEY = "LLM_CONNECTOR_GATEWAY_KEY"
 ENV_MODELS = "LLM_CONNECTOR_GATEWAY_MODELS"
+ENV_MAX_RETRIES = "LLM_CONNECTOR_GATEWAY_MAX_RETRIES"
+
+
+def _max_retries(value: Optional[str]) -> int:
+    """Retries of the gateway's own client: none unless asked. Callers retry themselves (their SDKs do, with
+    the ``Retry-After`` passed on); retrying here as well would multiply the load on a rate-limited service."""
+    if not value:
+        return 0
+    try:
+        return max(0, int(value))
+    except ValueError:
+        raise ConfigurationError(f"{ENV_MAX_RETRIES}: expected a whole number, got {value[:20]!r}") from None
+
+
+def _client_from_env(name: Optional[str], **options: Any) -> LlmClient:
+    if name == "mock":  # offline: no HTTP options
+        options.pop("max_retries", None)
+    return LlmClient.from_env(name, **options)
 
 
 def app_from_env(provider: Optional[str] = None) -> Gateway:
     """``make_app`` for ``LlmClient.from_env(provider)``: the provider is ``provider``, else
     ``$LLM_CONNECTOR_PROVIDER``, else the first whose key is set; its key and base URL come from its usual
     variables. ``$LLM_CONNECTOR_GATEWAY_KEY`` is the key callers must present (none when unset);
-    ``$LLM_CONNECTOR_GATEWAY_MODELS`` (comma-separated) the model ids to list."""
+    ``$LLM_CONNECTOR_GATEWAY_MODELS`` (comma-separated) the model ids to list; the client retries
+    ``$LLM_CONNECTOR_GATEWAY_MAX_RETRIES`` times (default 0: an upstream 429 reaches the caller at once, with its
+    ``Retry-After``, and the caller's own SDK decides)."""
     name = provider or os.environ.get(ENV_PROVIDER) or None
     models = [m.strip() for m in os.environ.get(ENV_MODELS, "").split(",") if m.strip()] or None
-    return make_app(LlmClient.from_env(name), api_key=os.environ.get(ENV_GATEWAY_KEY) or None, models=models)
+    client = _client_from_env(name, max_retries=_max_retries(os.environ.get(ENV_MAX_RETRIES)))
+    return make_app(client, api_key=os.environ.get(ENV_GATEWAY_KEY) or None, models=models)
 
 
 # -- serving with the standard library ------------------------------------------------------------------------
@@ -418,13 +440,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--base-url", help="override the provider's base URL")
     parser.add_argument("--models", help="comma-separated model ids for /v1/models and /api/tags")
+    parser.add_argument("--max-retries", help=f"retries of upstream calls (default ${ENV_MAX_RETRIES}, else 0)")
     parser.add_argument("--version", action="version", version=f"llm-connector {__version__}")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     try:
         options: Dict[str, Any] = {"base_url": args.base_url} if args.base_url else {}
+        options["max_retries"] = _max_retries(args.max_retries or os.environ.get(ENV_MAX_RETRIES))
         name = args.provider or os.environ.get(ENV_PROVIDER) or None
-        client = LlmClient.from_env(name, **options)
+        client = _client_from_env(name, **options)
         models = [m.strip() for m in (args.models or os.environ.get(ENV_MODELS, "")).split(",") if m.strip()]
         app = make_app(client, api_key=os.environ.get(ENV_GATEWAY_KEY) or None, models=models or None)
         server = make_server(app, args.host, args.port)

@@ -4,9 +4,9 @@ A service that speaks a protocol we already have is one row here (and, for disco
 constructor on ``LlmClient``). Presets name their protocol; they do not import it.
 """
 
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-__all__ = ["Part", "Credential", "Preset", "PRESETS", "DETECT_ORDER", "get_preset"]
+__all__ = ["Part", "Credential", "Preset", "PRESETS", "DETECT_ORDER", "get_preset", "provider_names"]
 
 
 class Part:
@@ -63,11 +63,14 @@ class Preset:
     {deployment}"``) filled from its ``parts``; ``url_templates`` holds templates for particular part values
     (``{"region=global": "..."}``). ``client`` names a client class beyond ``LlmClient`` (``"ollama"``:
     ``OllamaClient``, with model management).
+
+    A provider that is not a service names its ``backend`` instead (``"mock"``: ``llm_connector.mock.MockProvider``,
+    offline): no protocol, URL or key; ``from_env`` builds that backend from its options.
     """
 
     __slots__ = ("name", "protocol", "base_url", "env", "auth", "key_required", "options", "base_url_env",
                  "description", "default_model", "url_template", "url_templates", "parts", "credentials",
-                 "auth_params", "client")
+                 "auth_params", "client", "backend")
 
     def __init__(
         self,
@@ -87,6 +90,7 @@ class Preset:
         credentials: Tuple[Credential, ...] = (),
         auth_params: Optional[Mapping[str, Any]] = None,
         client: Optional[str] = None,
+        backend: Optional[str] = None,
     ) -> None:
         self.name = name
         self.protocol = protocol
@@ -104,6 +108,7 @@ class Preset:
         self.credentials = credentials
         self.auth_params: Mapping[str, Any] = auth_params or {}
         self.client = client
+        self.backend = backend
 
     def url(self, values: Mapping[str, str]) -> Optional[str]:
         """The base URL for these part values: the template for their values if one is given, else
@@ -205,6 +210,8 @@ PRESETS: Dict[str, Preset] = {
         Preset("ollama", "ollama", "http://localhost:11434", (), auth="none", key_required=False,
                base_url_env="OLLAMA_HOST", default_model="llama3.2", description="Ollama (local models)",
                client="ollama"),
+        Preset("mock", "", None, (), auth="none", key_required=False, default_model="mock-model",
+               description="offline mock provider", backend="mock"),
     )
 }
 
@@ -214,6 +221,12 @@ DETECT_ORDER = ("openai", "anthropic", "google", "deepseek", "moonshot", "zhipu_
                 "aliyun_compatible", "volcengine", "xiaomi", "longcat", "hunyuan", "tencent")
 
 
+def provider_names() -> List[str]:
+    """Every provider name: the services in alphabetical order, then the offline ones (``mock``)."""
+    return (sorted(n for n, p in PRESETS.items() if not p.backend)
+            + sorted(n for n, p in PRESETS.items() if p.backend))
+
+
 def get_preset(name: str) -> Preset:
     """The preset called ``name``; a ``ConfigurationError`` listing the known names otherwise."""
     preset = PRESETS.get(name)
@@ -221,6 +234,6 @@ def get_preset(name: str) -> Preset:
         from .errors import ConfigurationError
 
         raise ConfigurationError(
-            "provider: unknown provider {!r} (known: {})".format(name, ", ".join(sorted(PRESETS) + ["mock"]))
+            "provider: unknown provider {!r} (known: {})".format(name, ", ".join(provider_names()))
         )
     return preset

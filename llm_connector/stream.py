@@ -36,7 +36,7 @@ class _Closer:
     """Closes a stream's connection once. Shared by the stream object and its generator, so that neither
     holds the other in a cycle: the socket is freed as soon as the last of them is gone."""
 
-    __slots__ = ("closed", "ended", "lock", "on_close", "on_end", "chunks", "count", "status", "__weakref__")
+    __slots__ = ("closed", "ended", "lock", "on_close", "on_end", "chunks", "count", "status", "seen", "__weakref__")
 
     def __init__(self, chunks: Iterator[Any], on_close: Optional[Callable[[], None]],
                  on_end: Optional[Callable[[], None]] = None) -> None:
@@ -48,6 +48,7 @@ class _Closer:
         self.chunks = chunks
         self.count = 0
         self.status: Optional[int] = None
+        self.seen: List[Any] = []  # every chunk handed out, for collect(): one append per chunk, no other work
 
     def close(self, ended: bool = False) -> None:
         """Free the connection; ``ended``: the stream reached its end marker, so it may be kept for reuse."""
@@ -79,16 +80,18 @@ class _Closer:
 def _iterate(closer: _Closer) -> Iterator[Any]:
     """Yield the chunks, and close the connection on every way out (a module-level generator, so that the
     stream object is not kept alive by it)."""
-    count = 0
+    seen = closer.seen
+    keep = seen.append
     try:
         for chunk in closer.chunks:
-            count += 1
+            keep(chunk)
             yield chunk
-        closer.count = count
+        closer.count = len(seen)
         closer.close(ended=True)
     except LlmConnectorError as exc:
         if closer.closed:  # closed from another thread while a read was waiting: a quiet end
             return
+        count = len(seen)
         if isinstance(exc, IncompleteStreamError) and not getattr(exc, "_counted", False):
             exc.chunks_received = count  # counted once: a stream re-expressing another (Ollama's) keeps its count
             exc.message = f"{exc.message} (after {count} chunks)"
@@ -102,7 +105,7 @@ def _iterate(closer: _Closer) -> Iterator[Any]:
             return
         raise shape_error(exc, None, "a stream event") from None
     finally:
-        closer.count = count
+        closer.count = len(seen)
         closer.close()
 
 
@@ -221,11 +224,13 @@ class ChatStream(Stream[StreamingResponse]):
     """The stream of ``StreamingResponse`` chunks from ``chat_stream``; ``collect()`` adds them up."""
 
     def collect(self) -> ChatResponse:
-        """Read the rest of the stream and return the ``ChatResponse`` it adds up to (like ``file.read()``,
-        it continues from where a loop or ``next()`` stopped; a ``StreamAccumulator`` fed by your own loop adds
-        up a whole stream you also read chunk by chunk)."""
+        """Read the rest of the stream and return the ``ChatResponse`` the whole stream adds up to: the chunks a
+        loop or ``next()`` already handed out are included (the stream keeps each chunk it hands out until it is
+        dropped), so ``collect()`` after a peek at the first chunk still gives the whole answer."""
+        for _ in self:
+            pass
         acc = StreamAccumulator()
-        for chunk in self:
+        for chunk in self._closer.seen:
             acc.add(chunk)
         return acc.result()
 

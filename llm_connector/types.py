@@ -14,7 +14,7 @@ writers: ``to_json()`` (compact JSON), ``to_sse()`` (``data: {...}\\n\\n``) and 
 
 import json
 from enum import Enum
-from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
+from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 from .errors import ConfigurationError, StreamParseError, shorten
 
@@ -639,45 +639,40 @@ class Usage(_Data):
         self.cache_creation_tokens = cache_creation_tokens
 
 
-_FINISH_REASONS: Dict[str, str] = {
-    "stop": "stop",
-    "length": "length",
-    "tool_calls": "tool_calls",
-    "function_call": "tool_calls",
-    "content_filter": "content_filter",
-    # Anthropic
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "max_tokens": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-    "pause_turn": "stop",
-    # Gemini
-    "finish_reason_unspecified": "stop",
-    "safety": "content_filter",
-    "recitation": "content_filter",
-    "blocklist": "content_filter",
-    "prohibited_content": "content_filter",
-    "spii": "content_filter",
-    "image_safety": "content_filter",
-    "language": "content_filter",
-    "malformed_function_call": "stop",
-    "other": "stop",
-    # Tencent Hunyuan, Zhipu
-    "sensitive": "content_filter",
-    # Ollama
-    "load": "stop",
-    "unload": "stop",
-}
+#: Where every protocol module's finish words come from: ``llm_connector.protocols.finish_words``, handed over
+#: when that package is imported (it lies above this module); called once, on the first word normalized.
+_finish_words_source: Optional[Callable[[], Dict[str, str]]] = None
+_finish_words: Optional[Dict[str, str]] = None
 
 
 def normalize_finish_reason(raw: Any) -> Optional[str]:
     """The service's finish reason in OpenAI's words (``stop``, ``length``, ``tool_calls``,
-    ``content_filter``); ``None``, ``""`` and ``"null"`` are None; an unknown word is kept lower-cased."""
+    ``content_filter``); ``None``, ``""`` and ``"null"`` are None; an unknown word is kept lower-cased.
+
+    The words are every protocol module's ``FINISH_REASONS`` together (each service's words live in its module).
+    """
     if raw is None or raw == "" or raw == "null":
         return None
-    text = str(raw)
-    return _FINISH_REASONS.get(text.lower(), text.lower())
+    text = str(raw).lower()
+    words = _finish_words
+    if words is None:
+        words = _load_finish_words()
+    return words.get(text, text)
+
+
+def _finish_words_from(source: Callable[[], Dict[str, str]]) -> None:
+    """Hand over the composer of every protocol module's words (``llm_connector.protocols`` does, on import)."""
+    global _finish_words_source, _finish_words
+    _finish_words_source = source
+    _finish_words = None
+
+
+def _load_finish_words() -> Dict[str, str]:
+    global _finish_words
+    source = _finish_words_source
+    words = source() if source is not None else {}
+    _finish_words = words
+    return words
 
 
 class Choice(_Data):

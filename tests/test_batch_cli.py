@@ -219,3 +219,13 @@ def test_the_mock_provider_answers_offline(tmp_path):
     code, err = call(["--provider", "mock", "--no-progress", inp, "-o", out])
     assert code == 0, err
     assert sorted(line["custom_id"] for line in read_output(out)) == ["q1", "q2"]
+
+
+def test_a_service_without_a_default_model_needs_model_and_sends_nothing(server, tmp_path):
+    # never "mock-model" to a real service: openai_compatible has no default model
+    inp = write_input(tmp_path / "in.jsonl", [short(1)])
+    out = str(tmp_path / "out.jsonl")
+    code, err = call(["--provider", "openai_compatible", "--base-url", server.url + "/v1", "--no-progress",
+                      inp, "-o", out])
+    assert code == 2 and "pass --model" in err
+    assert server.requests == []

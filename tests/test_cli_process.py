@@ -312,3 +312,10 @@ def test_without_a_terminal_no_waiting_or_retry_lines_are_shown(server):
     server.add(Reply(parts=[Pause(1.5)] + sse(chunk("Once", finish="stop"))))
     code, out, err = cli(["--provider", "openai", "--api-key", "k", "--base-url", server.url, "hi"])
     assert code == 0 and out == "Once\n" and err == ""
+
+
+def test_a_provider_without_a_url_or_a_single_key_says_what_it_needs():
+    code, _, err = cli(["--provider", "openai_compatible", "--model", "m", "hi"])
+    assert code == 2 and "openai_compatible needs --base-url" in err
+    code, _, err = cli(["--provider", "anthropic_bedrock", "--api-key", "k", "--model", "m", "hi"])
+    assert code == 2 and "anthropic_bedrock takes no --api-key: it reads AWS_ACCESS_KEY_ID" in err

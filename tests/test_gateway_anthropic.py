@@ -44,7 +44,7 @@ def test_anthropic_client_streams_a_reply_that_came_in_openais_wire_format(kind)
     assert (message.usage.input_tokens, message.usage.output_tokens) == (9, 4)
     sent = upstream.requests[0]
     assert sent.headers["Authorization"] == "Bearer sk-upstream-secret"
-    assert sent.json()["max_tokens"] == 100 and sent.json()["stream"] is True
+    assert sent.json()["max_completion_tokens"] == 100 and sent.json()["stream"] is True
 
 
 def test_the_event_sequence_is_anthropics_from_message_start_to_message_stop():

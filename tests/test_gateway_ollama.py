@@ -53,7 +53,7 @@ def test_ollama_client_gets_one_answer_when_not_streaming_and_options_reach_the_
     assert answer.done and answer.done_reason == "length"
     assert (answer.prompt_eval_count, answer.eval_count) == (4, 1)
     sent = upstream.requests[0].json()
-    assert (sent["temperature"], sent["max_tokens"], sent["stop"], sent["seed"]) == (0.5, 7, ["END"], 3)
+    assert (sent["temperature"], sent["max_completion_tokens"], sent["stop"], sent["seed"]) == (0.5, 7, ["END"], 3)
     assert sent["response_format"] == {"type": "json_object"}
     assert sent["stream"] is False
 

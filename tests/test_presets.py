@@ -97,3 +97,40 @@ def test_signed_credentials_and_their_variables_are_rows_too(server, register, m
 def test_the_vertex_url_template_has_a_form_for_the_global_region(region, host):
     url = PRESETS["anthropic_vertex"].url({"project_id": "p", "region": region})
     assert url == f"{host}/v1/projects/p/locations/{region}/publishers/anthropic/models"
+
+
+# -- providers that are not services: a row naming its backend ------------------------------------------------
+
+
+def test_the_mock_is_a_preset_row_naming_its_backend_and_from_env_builds_it_from_the_row():
+    assert PRESETS["mock"].backend == "mock" and PRESETS["mock"].description == "offline mock provider"
+    client = LlmClient.from_env("mock", reply="scripted")
+    assert client.provider_name == "mock" and client.mock_provider is not None
+    assert client.chat(request()).content == "scripted"
+
+
+def test_an_offline_row_registered_at_run_time_works_through_from_env_and_the_cli(register):
+    # from_env and the command line read the row's backend: no code knows the new name.
+    register(Preset("offline_echo", "", None, key_required=False, description="an offline test provider",
+                    default_model="echo-1",
+                    backend="mock"))
+    client = LlmClient.from_env("offline_echo", reply="from the row")
+    assert client.provider_name == "offline_echo" and client.chat(request()).content == "from the row"
+    out, err = io.StringIO(), io.StringIO()
+    assert run(["--provider", "offline_echo", "echo me"], stdout=out, stderr=err, stdin=io.StringIO()) == 0
+    assert "echo me" in out.getvalue()
+    out = io.StringIO()
+    assert run(["--list-providers"], stdout=out, stderr=io.StringIO(), stdin=io.StringIO()) == 0
+    assert "an offline test provider" in out.getvalue()
+    assert LlmClient.supported_providers()[-2:] == ["mock", "offline_echo"]  # the offline ones after the services
+
+
+def test_supported_providers_are_the_services_in_order_then_mock():
+    names = LlmClient.supported_providers()
+    assert names[-1] == "mock" and names[:-1] == sorted(names[:-1]) and "mock" not in names[:-1]
+
+
+def test_a_row_that_is_not_a_service_cannot_be_built_as_one():
+    with pytest.raises(ConfigurationError) as info:
+        LlmClient("mock", "k")
+    assert "not a service" in str(info.value) and "from_env('mock')" in str(info.value)

@@ -1,10 +1,25 @@
 """The protocol contract (``llm_connector.protocols``): the rules written once and followed by every module."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from llm_connector import ChatRequest, IncompleteStreamError, LlmClient, Message
-from llm_connector.protocols import StreamState, drive, dumps, finish_reason, json_body, load, merge_extra
+from llm_connector.protocols import (
+    Endpoint,
+    StreamState,
+    drive,
+    dumps,
+    finish_reason,
+    finish_words,
+    json_body,
+    load,
+    merge_extra,
+)
 from llm_connector.testing import Reply
+from llm_connector.types import normalize_finish_reason
 
 MODULES = ("openai", "anthropic", "bedrock", "gemini", "ollama", "tencent", "dashscope", "zhipu")
 
@@ -93,3 +108,88 @@ def test_anthropic_extra_body_adds_to_an_object_already_in_the_body(server):
     client = LlmClient.anthropic("sk-ant-test", base_url=server.url, max_retries=0)
     body = _sent(server, client, enable_thinking=True, extra_body={"thinking": {"budget_tokens": 5000}})
     assert body["thinking"]["type"] == "enabled" and body["thinking"]["budget_tokens"] == 5000
+
+
+# -- finish words: each service's words in its own module ---------------------------------------------------
+
+#: The one table ``types.normalize_finish_reason`` held before the words moved into their modules: every word
+#: must still map the same (no behaviour change).
+FORMER_WORDS = {
+    "stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls",
+    "content_filter": "content_filter", "end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
+    "tool_use": "tool_calls", "refusal": "content_filter", "pause_turn": "stop", "finish_reason_unspecified": "stop",
+    "safety": "content_filter", "recitation": "content_filter", "blocklist": "content_filter",
+    "prohibited_content": "content_filter", "spii": "content_filter", "image_safety": "content_filter",
+    "language": "content_filter", "malformed_function_call": "stop", "other": "stop", "sensitive": "content_filter",
+    "load": "stop", "unload": "stop",
+}
+
+
+def _answer(name, word):
+    """A minimal whole answer in module ``name``'s wire shape, finishing with ``word``."""
+    if name in ("openai", "zhipu"):
+        return {"choices": [{"message": {"content": "x"}, "finish_reason": word}]}
+    if name in ("anthropic", "bedrock"):
+        return {"content": [{"type": "text", "text": "x"}], "stop_reason": word}
+    if name == "gemini":
+        return {"candidates": [{"content": {"parts": [{"text": "x"}]}, "finishReason": word}]}
+    if name == "ollama":
+        return {"model": "m", "message": {"role": "assistant", "content": "x"}, "done": True, "done_reason": word}
+    if name == "tencent":
+        return {"Response": {"RequestId": "r", "Choices": [{"Message": {"Role": "assistant", "Content": "x"},
+                                                            "FinishReason": word}]}}
+    assert name == "dashscope"
+    return {"output": {"choices": [{"message": {"content": "x"}, "finish_reason": word}]}}
+
+
+#: One word of each service, as the service spells it, with what it means in OpenAI's words.
+OWN_WORDS = [("openai", "function_call", "tool_calls"), ("anthropic", "end_turn", "stop"),
+             ("bedrock", "refusal", "content_filter"), ("gemini", "SAFETY", "content_filter"),
+             ("ollama", "load", "stop"), ("tencent", "sensitive", "content_filter"),
+             ("dashscope", "length", "length"), ("zhipu", "sensitive", "content_filter")]
+
+
+@pytest.mark.parametrize("name, word, normalized", OWN_WORDS)
+def test_each_module_owns_its_services_finish_words_and_its_decoder_reads_them_there(name, word, normalized,
+                                                                                     monkeypatch):
+    module = load(name)
+    assert module.FINISH_REASONS[word.lower()] == normalized
+    endpoint = Endpoint("p", "http://127.0.0.1:9")
+    choice = module.decode_response(_answer(name, word), endpoint).choices[0]
+    assert (choice.finish_reason, choice.finish_reason_raw) == (normalized, word)
+    # The decoder looks the word up in its own module's table, not in a table elsewhere: change the entry there
+    # and the answer follows.
+    monkeypatch.setitem(module.FINISH_REASONS, word.lower(), "changed_here")
+    choice = module.decode_response(_answer(name, word), endpoint).choices[0]
+    assert (choice.finish_reason, choice.finish_reason_raw) == ("changed_here", word)
+
+
+def test_a_word_of_another_service_still_maps_through_every_modules_words():
+    # An OpenAI-compatible service passing on its own word (Hunyuan's or Zhipu's "sensitive", through the
+    # OpenAI module, whose table has only OpenAI's words): mapped as before, by the words of all modules.
+    assert "sensitive" not in load("openai").FINISH_REASONS
+    answer = load("openai").decode_response(_answer("openai", "sensitive"), Endpoint("p", "http://127.0.0.1:9"))
+    assert answer.choices[0].finish_reason == "content_filter"
+    assert load("openai").decode_response(_answer("openai", "Odd"), Endpoint("p", "x")).finish_reason == "odd"
+
+
+def test_normalize_finish_reason_is_every_modules_words_together_as_before():
+    words = finish_words()
+    for name in MODULES:  # no two modules disagree on a word
+        for word, normalized in load(name).FINISH_REASONS.items():
+            assert words[word] == normalized, (name, word)
+            assert normalize_finish_reason(word.upper()) == normalized
+    assert words == FORMER_WORDS
+    assert {word: normalize_finish_reason(word) for word in FORMER_WORDS} == FORMER_WORDS
+    assert normalize_finish_reason("Something_New") == "something_new"
+
+
+def test_import_llm_connector_loads_no_protocol_module_until_a_finish_word_is_normalized():
+    code = ("import sys, llm_connector\n"
+            "loaded = lambda: sorted(m for m in sys.modules if m.startswith('llm_connector.protocols.'))\n"
+            "print(loaded())\n"
+            "from llm_connector.types import normalize_finish_reason\n"
+            "print(normalize_finish_reason('end_turn'), normalize_finish_reason('load'), len(loaded()) > 5)\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.splitlines() == ["[]", "stop stop True"]

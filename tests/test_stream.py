@@ -108,8 +108,8 @@ def test_next_of_iter_then_collect_continues_the_same_stream(server):
     server.add(Reply(parts=sse(chunk("a"), chunk("b"), chunk("c", finish="stop"))))
     stream = client_for(server).chat_stream(request())
     assert next(iter(stream)).content == "a"
-    response = stream.collect()  # like file.read(): the rest of the stream
-    assert response.content == "bc" and response.choices[0].finish_reason == "stop"
+    response = stream.collect()  # the whole stream, the chunk already read included
+    assert response.content == "abc" and response.choices[0].finish_reason == "stop"
     assert stream.closed
 
 
@@ -127,7 +127,8 @@ def test_loops_next_and_collect_in_any_mix_read_each_chunk_once_in_order(server)
             break
     assert iter(stream) is iter(stream)
     assert seen == ["0", "1", "2", "3", "4"]
-    assert stream.collect().content == "5"
+    assert stream.collect().content == "012345"  # each chunk read once from the wire, the whole answer
+    assert stream.chunks_received == 7
 
 
 def test_a_held_stream_stays_open_after_break_and_a_later_collect_reads_the_rest(server):
@@ -138,8 +139,9 @@ def test_a_held_stream_stays_open_after_break_and_a_later_collect_reads_the_rest
         break
     assert not stream.closed
     assert not server.requests[0].closed_by_client.wait(0.2)
-    assert stream.collect().content == "bc"
+    assert stream.collect().content == "abc"
     assert stream.closed and stream.chunks_received == 3
+    assert stream.collect().content == "abc"  # again: the same whole answer, nothing read twice
 
 
 def test_breaking_out_of_an_unheld_stream_closes_at_once_without_the_garbage_collector(server):

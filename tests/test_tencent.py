@@ -435,3 +435,12 @@ def test_a_json_error_body_labelled_as_an_event_stream_raises_that_error_too(ser
     with pytest.raises(AuthenticationError, match="bad signature") as info:
         list(client_for(server).chat_stream(request()))
     assert info.value.code == "AuthFailure.SignatureFailure" and info.value.request_id == "r9"
+
+
+def test_a_spaced_done_marker_after_the_finish_is_not_a_parse_error(server):
+    # Hunyuan ends at the finish reason; a gateway in front may add "data:  [DONE]" (two spaces).
+    events = [delta("你"), delta("好", finish="stop")]
+    server.add(Reply(200, {"Content-Type": "text/event-stream"},
+                     ["data: " + json.dumps(e, ensure_ascii=False) + "\n\n" for e in events] + ["data:  [DONE]\n\n"]))
+    chunks = list(client_for(server).chat_stream(request()))
+    assert "".join(c.content for c in chunks) == "你好"

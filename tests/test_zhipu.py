@@ -254,3 +254,10 @@ def test_zhipu_native_has_no_model_list_and_reads_its_key_from_the_environment(s
     server.add(Reply.json(ANSWER))
     LlmClient.from_env("zhipu", base_url=server.url + "/api/paas/v4").chat(request())
     assert server.requests[0].headers["Authorization"] == "Bearer env-key"
+
+
+def test_a_spaced_done_marker_ends_the_stream(server):
+    # "data:  [DONE]" (two spaces, as gateways send it) is the end marker, not a line of bad JSON.
+    server.add(Reply(200, {"Content-Type": "text/event-stream"},
+                     ["data: " + json.dumps(chunk("好", finish="stop")) + "\n\n", "data:  [DONE]\n\n"]))
+    assert client_for(server).chat_stream(request()).text() == "好"

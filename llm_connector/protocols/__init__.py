@@ -31,10 +31,12 @@ The rules every module follows (each is written once, here or in ``types.py``):
 - **Errors inside a stream** raise ``stream_error(data, provider)`` (classed by the service's error type, not the
   status); a line that is not JSON is a ``StreamParseError`` from ``loads``; a parsed event that is not an object
   is a ``StreamParseError`` too.
-- **Finish reasons**: ``finish_reason(raw)`` gives ``(normalized, raw)``: OpenAI's words (``stop``, ``length``,
-  ``tool_calls``, ``content_filter``), the service's own word kept; ``None``, ``""`` and ``"null"`` are
-  ``(None, None)``. The word table is ``types.normalize_finish_reason``'s; each module's docstring lists its
-  service's words.
+- **Finish reasons**: each module owns its service's words: ``FINISH_REASONS`` maps them (lower-cased) to
+  OpenAI's (``stop``, ``length``, ``tool_calls``, ``content_filter``), and its decoders read them with
+  ``_finish_reason = finish_reader(FINISH_REASONS)``, which gives ``(normalized, raw)``, the service's own word
+  kept; ``None``, ``""`` and ``"null"`` are ``(None, None)``. A word the module does not know (an
+  OpenAI-compatible service passing on another service's word) goes through ``types.normalize_finish_reason``,
+  every module's ``FINISH_REASONS`` together (``finish_words``, composed on first use), then lower-cased as is.
 - **Bodies** are built as dicts and sent as ``json_body(body)``, the compact encoder's exact bytes (what is sent
   is what is signed); ``dumps`` is the same encoder as text, for writers.
 - **``extra_body`` is merged last, one level deep** (``merge_extra``): a mapping merges into a mapping already
@@ -52,13 +54,14 @@ Modules are imported on first use (``load``), so ``import llm_connector`` stays 
 
 import importlib
 import json
+import pkgutil
 from types import ModuleType
 from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Sequence, Tuple
 
 from ..auth import Auth, NoAuth
 from ..errors import APIStatusError, StreamParseError, describe_error, error_for_status, shorten
 from ..transport import redact_url
-from ..types import StreamingResponse, compact_json, normalize_finish_reason
+from ..types import StreamingResponse, _finish_words_from, compact_json, normalize_finish_reason
 
 __all__ = [
     "Endpoint",
@@ -70,6 +73,10 @@ __all__ = [
     "dumps",
     "loads",
     "finish_reason",
+    "finish_reader",
+    "FinishReader",
+    "finish_words",
+    "is_done",
     "renamed_fields",
     "merge_extra",
     "join_url",
@@ -153,14 +160,57 @@ def drive(events: Iterable[Any], state: StreamState) -> Iterator[StreamingRespon
     yield from state.end()
 
 
-def finish_reason(raw: Any) -> Tuple[Optional[str], Optional[str]]:
-    """``(normalized, raw)``: the service's finish word in OpenAI's words, and its own word as a string.
+#: A module's finish-word reader: the service's word -> ``(normalized, raw)``.
+FinishReader = Callable[[Any], Tuple[Optional[str], Optional[str]]]
 
-    ``None``, ``""`` and ``"null"`` (what services send for "not finished") are ``(None, None)``.
+
+def finish_reason(raw: Any) -> Tuple[Optional[str], Optional[str]]:
+    """``(normalized, raw)``: a finish word of any service in OpenAI's words, and the word itself as a string.
+
+    ``None``, ``""`` and ``"null"`` (what services send for "not finished") are ``(None, None)``. Decoders use
+    their own module's reader (``finish_reader``) instead.
     """
     if raw is None or raw == "" or raw == "null":
         return None, None
     return normalize_finish_reason(raw), str(raw)
+
+
+def finish_reader(words: Mapping[str, str]) -> FinishReader:
+    """A module's ``finish_reason``: ``(normalized, raw)`` by ``words``, the module's ``FINISH_REASONS`` (its
+    service's words, lower-cased, in OpenAI's words); a word not there goes through
+    ``types.normalize_finish_reason`` (every module's words). ``None``, ``""`` and ``"null"`` are
+    ``(None, None)``."""
+    get = words.get
+
+    def read(raw: Any) -> Tuple[Optional[str], Optional[str]]:
+        if raw is None or raw == "" or raw == "null":
+            return None, None
+        text = str(raw)
+        normalized = get(text.lower())
+        return (normalized if normalized is not None else normalize_finish_reason(text)), text
+
+    return read
+
+
+def finish_words() -> Dict[str, str]:
+    """Every protocol module's ``FINISH_REASONS`` together (the modules are loaded now); what
+    ``types.normalize_finish_reason`` looks words up in, composed on its first call."""
+    words: Dict[str, str] = {}
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            words.update(getattr(load(info.name), "FINISH_REASONS", {}))
+    return words
+
+
+# types.py sits below this package and cannot import it: it is handed the composer here, and calls it once, on
+# the first finish word it normalizes (so ``import llm_connector`` loads no protocol module).
+_finish_words_from(finish_words)
+
+
+def is_done(data: str) -> bool:
+    """Whether an SSE ``data`` field is the ``[DONE]`` end marker, also as gateways space it (``data:  [DONE]``
+    leaves ``" [DONE]"``: the SSE rules strip only one space)."""
+    return data == "[DONE]" or (data[:1] == " " and data.strip() == "[DONE]")
 
 
 _cache: Dict[str, ModuleType] = {}

@@ -63,8 +63,20 @@ from ..types import (
     ToolChoice,
     Usage,
 )
-from . import NO_CHUNKS, Endpoint, finish_reason, join_url, json_body, loads, merge_extra, stream_error
+from . import NO_CHUNKS, Endpoint, finish_reader, join_url, json_body, loads, merge_extra, stream_error
 from . import StreamState as _ProtocolState
+
+#: Anthropic's ``stop_reason`` words in OpenAI's words (Bedrock's stream speaks the same).
+FINISH_REASONS: Dict[str, str] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+_finish_reason = finish_reader(FINISH_REASONS)
+
 
 __all__ = [
     "NAME",
@@ -379,7 +391,7 @@ def decode_response(data: Any, endpoint: Endpoint) -> ChatResponse:
             calls.append(ToolCall(block.get("id") or "", "function",
                                   FunctionCall(block.get("name") or "", arguments), len(calls)))
     reasoning = "".join(thinking) if thinking else None
-    reason, raw_reason = finish_reason(data.get("stop_reason"))
+    reason, raw_reason = _finish_reason(data.get("stop_reason"))
     message = Message(
         role=Role.ASSISTANT,
         content="".join(texts) if texts or not calls else None,
@@ -521,7 +533,7 @@ class AnthropicStreamState(_ProtocolState):
 
     def _message_delta(self, event: Dict[str, Any]) -> StreamingResponse:
         delta = event.get("delta") or {}
-        reason, raw_reason = finish_reason(delta.get("stop_reason"))
+        reason, raw_reason = _finish_reason(delta.get("stop_reason"))
         usage = event.get("usage")
         if isinstance(usage, Mapping):
             # The service's last word for each figure: message_delta's counts replace message_start's.

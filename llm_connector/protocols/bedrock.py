@@ -27,6 +27,8 @@ from . import Endpoint, anthropic, drive, join_url, json_body, loads
 __all__ = ["NAME", "BEDROCK_VERSION", "encode_chat", "decode_response", "decode_stream"]
 
 NAME = "bedrock"
+#: Bedrock's Claude speaks Anthropic's ``stop_reason`` words, decoded by Anthropic's module (the same table).
+FINISH_REASONS = anthropic.FINISH_REASONS
 #: The ``anthropic_version`` body field on Bedrock.
 BEDROCK_VERSION = "bedrock-2023-05-31"
 

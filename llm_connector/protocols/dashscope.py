@@ -53,7 +53,12 @@ from ..types import (
     ToolCall,
     Usage,
 )
-from . import Endpoint, StreamState, drive, finish_reason, join_url, json_body, loads, merge_extra, renamed_fields
+from . import Endpoint, StreamState, drive, finish_reader, join_url, json_body, loads, merge_extra, renamed_fields
+
+#: DashScope's ``finish_reason`` words in OpenAI's words (``"null"``: not finished).
+FINISH_REASONS: Dict[str, str] = {"stop": "stop", "length": "length", "tool_calls": "tool_calls"}
+_finish_reason = finish_reader(FINISH_REASONS)
+
 
 NAME = "dashscope"
 
@@ -240,13 +245,13 @@ def decode_response(data: Any, endpoint: Endpoint) -> ChatResponse:
     choices = []
     for i, c in enumerate(output.get("choices") or ()):
         msg = c.get("message") or {}
-        reason, raw_reason = finish_reason(c.get("finish_reason"))
+        reason, raw_reason = _finish_reason(c.get("finish_reason"))
         choices.append(Choice(i, Message(Role.ASSISTANT, _text(msg.get("content")) or "",
                                          tool_calls=_tool_calls(msg.get("tool_calls")),
                                          reasoning_content=msg.get("reasoning_content") or None),
                               reason, raw_reason))
     if not choices and isinstance(output.get("text"), str):  # result_format "text", if a caller asked for it
-        reason, raw_reason = finish_reason(output.get("finish_reason"))
+        reason, raw_reason = _finish_reason(output.get("finish_reason"))
         choices.append(Choice(0, Message(Role.ASSISTANT, output["text"]), reason, raw_reason))
     first = choices[0].message if choices else None
     return ChatResponse(
@@ -295,7 +300,7 @@ class DashScopeStreamState(StreamState):
             msg = c.get("message") or c.get("delta") or {}
             text = _text(msg.get("content"))
             r = msg.get("reasoning_content") or None
-            reason, raw_reason = finish_reason(c.get("finish_reason"))
+            reason, raw_reason = _finish_reason(c.get("finish_reason"))
             if reason is not None:
                 self.complete = True
             choices.append(StreamingChoice(

@@ -87,7 +87,7 @@ from . import (
     NO_CHUNKS,
     Endpoint,
     StreamState,
-    finish_reason,
+    finish_reader,
     join_url,
     json_body,
     loads,
@@ -95,6 +95,24 @@ from . import (
     renamed_fields,
     stream_error,
 )
+
+#: Gemini's ``finishReason`` words (lower-cased) in OpenAI's words; a candidate that called functions and
+#: stopped is ``tool_calls`` (``_finish``).
+FINISH_REASONS: Dict[str, str] = {
+    "stop": "stop",
+    "finish_reason_unspecified": "stop",
+    "max_tokens": "length",
+    "safety": "content_filter",
+    "recitation": "content_filter",
+    "blocklist": "content_filter",
+    "prohibited_content": "content_filter",
+    "spii": "content_filter",
+    "image_safety": "content_filter",
+    "language": "content_filter",
+    "malformed_function_call": "stop",
+    "other": "stop",
+}
+_finish_reason = finish_reader(FINISH_REASONS)
 
 __all__ = [
     "NAME",
@@ -462,7 +480,7 @@ def _read_parts(
 
 def _finish(raw: Any, called: bool) -> Tuple[Optional[str], Optional[str]]:
     """``(normalized, raw)`` finish reason; a candidate that called functions and stopped -> ``tool_calls``."""
-    reason, word = finish_reason(raw)
+    reason, word = _finish_reason(raw)
     if called and reason == "stop":
         reason = "tool_calls"
     return reason, word

@@ -68,7 +68,7 @@ from ..types import (
 from . import (
     Endpoint,
     StreamState,
-    finish_reason,
+    finish_reader,
     join_url,
     json_body,
     loads,
@@ -76,6 +76,10 @@ from . import (
     renamed_fields,
     stream_error,
 )
+
+#: Ollama's ``done_reason`` words in OpenAI's words (``load`` / ``unload``: a model load or unload request).
+FINISH_REASONS: Dict[str, str] = {"stop": "stop", "length": "length", "load": "stop", "unload": "stop"}
+_finish_reason = finish_reader(FINISH_REASONS)
 
 __all__ = [
     "NAME",
@@ -373,7 +377,7 @@ def _tool_calls(items: Any, start: int) -> List[ToolCall]:
 
 def _finish(data: Mapping[str, Any], made_tool_calls: bool) -> Tuple[str, Optional[str]]:
     """(normalized, raw) finish reason of a ``done`` object; a turn that called tools finishes with tool_calls."""
-    reason, raw = finish_reason(data.get("done_reason"))
+    reason, raw = _finish_reason(data.get("done_reason"))
     reason = reason or "stop"
     if made_tool_calls and reason == "stop":
         reason = "tool_calls"

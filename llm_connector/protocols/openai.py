@@ -42,7 +42,30 @@ from ..types import (
     ToolCall,
     Usage,
 )
-from . import NO_CHUNKS, Endpoint, StreamState, finish_reason, join_url, json_body, loads, merge_extra, stream_error
+from . import (
+    NO_CHUNKS,
+    Endpoint,
+    FinishReader,
+    StreamState,
+    finish_reader,
+    join_url,
+    json_body,
+    loads,
+    merge_extra,
+    stream_error,
+)
+
+#: OpenAI's ``finish_reason`` words in the normalized vocabulary (which is OpenAI's own; ``function_call`` is the
+#: legacy name of ``tool_calls``). Zhipu's module, which decodes with this one, passes its own reader.
+FINISH_REASONS: Dict[str, str] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
+_finish_reason = finish_reader(FINISH_REASONS)
+
 
 NAME = "openai"
 
@@ -215,7 +238,8 @@ def _text(content: Any) -> str:
     return str(content)
 
 
-def decode_response(data: Any, endpoint: Endpoint) -> ChatResponse:
+def decode_response(data: Any, endpoint: Endpoint, finish: FinishReader = _finish_reason) -> ChatResponse:
+    """The parsed answer; ``finish`` reads its finish words (a module decoding with this one passes its own)."""
     provider = endpoint.provider
     if not isinstance(data, Mapping):
         raise StreamParseError("the response is not a JSON object", provider=provider, body=str(data))
@@ -225,7 +249,7 @@ def decode_response(data: Any, endpoint: Endpoint) -> ChatResponse:
     for i, c in enumerate(data.get("choices") or ()):
         msg = c.get("message") or {}
         reasoning = msg.get("reasoning_content") or msg.get("reasoning") or None
-        reason, raw_reason = finish_reason(c.get("finish_reason"))
+        reason, raw_reason = finish(c.get("finish_reason"))
         choices.append(Choice(
             index=c.get("index", i),
             message=Message(
@@ -268,8 +292,9 @@ def _delta_tool_calls(items: List[Any]) -> List[ToolCall]:
     return calls
 
 
-def decode_chunk(obj: Any, provider: str) -> StreamingResponse:
-    """One parsed stream object -> a ``StreamingResponse`` (raises the typed error for an error object)."""
+def decode_chunk(obj: Any, provider: str, finish: FinishReader = _finish_reason) -> StreamingResponse:
+    """One parsed stream object -> a ``StreamingResponse`` (raises the typed error for an error object);
+    ``finish`` reads its finish words (a module decoding with this one passes its own)."""
     raw_choices = obj.get("choices") if type(obj) is dict else None
     if type(raw_choices) is list and len(raw_choices) == 1 and "error" not in obj:
         # The hot path: one choice whose delta carries text only (most chunks of every stream).
@@ -307,7 +332,7 @@ def decode_chunk(obj: Any, provider: str) -> StreamingResponse:
         text = d.get("content")
         r = d.get("reasoning_content") or d.get("reasoning")
         tcs = d.get("tool_calls")
-        reason, raw_reason = finish_reason(c.get("finish_reason"))
+        reason, raw_reason = finish(c.get("finish_reason"))
         choices.append(StreamingChoice(
             c.get("index", 0),
             Delta(d.get("role"), text, r or None, _delta_tool_calls(tcs) if tcs else None),

@@ -58,7 +58,17 @@ from ..types import (
     ToolCall,
     Usage,
 )
-from . import Endpoint, StreamState, drive, finish_reason, json_body, loads, merge_extra, renamed_fields
+from . import Endpoint, StreamState, drive, finish_reader, is_done, json_body, loads, merge_extra, renamed_fields
+
+#: Hunyuan's ``FinishReason`` words in OpenAI's words (``sensitive``: the answer was cut by moderation).
+FINISH_REASONS: Dict[str, str] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "sensitive": "content_filter",
+}
+_finish_reason = finish_reader(FINISH_REASONS)
+
 
 NAME = "tencent"
 
@@ -253,7 +263,7 @@ def decode_response(data: Any, endpoint: Endpoint) -> ChatResponse:
     choices = []
     for i, c in enumerate(resp.get("Choices") or ()):
         msg = c.get("Message") or {}
-        reason, raw_reason = finish_reason(c.get("FinishReason"))
+        reason, raw_reason = _finish_reason(c.get("FinishReason"))
         choices.append(Choice(
             c.get("Index", i),
             Message(Role.ASSISTANT, msg.get("Content") or "", tool_calls=_tool_calls(msg.get("ToolCalls")),
@@ -307,7 +317,7 @@ class TencentStreamState(StreamState):
             d = c.get("Delta") or c.get("Message") or {}
             text = d.get("Content")
             r = d.get("ReasoningContent") or None
-            reason, raw_reason = finish_reason(c.get("FinishReason"))
+            reason, raw_reason = _finish_reason(c.get("FinishReason"))
             if reason is not None:
                 self.complete = True
             choices.append(StreamingChoice(
@@ -346,7 +356,7 @@ def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[Strea
             break
     if first.lstrip()[:1] == b"{":
         _json_body_instead(first, pieces, provider)
-    events = (loads(e.data, provider) for e in iter_sse(_chain(first, pieces)) if e.data and e.data != "[DONE]")
+    events = (loads(e.data, provider) for e in iter_sse(_chain(first, pieces)) if e.data and not is_done(e.data))
     yield from drive(events, TencentStreamState(provider))
 
 

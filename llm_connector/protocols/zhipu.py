@@ -30,8 +30,31 @@ from ..errors import APIStatusError, IncompleteStreamError, ServerError, StreamP
 from ..lines import iter_sse
 from ..transport import HttpRequest
 from ..types import ChatRequest, ChatResponse, StreamingResponse
-from . import Endpoint, StreamState, drive, join_url, json_body, loads, merge_extra, renamed_fields, stream_error
+from . import (
+    Endpoint,
+    StreamState,
+    drive,
+    finish_reader,
+    is_done,
+    join_url,
+    json_body,
+    loads,
+    merge_extra,
+    renamed_fields,
+    stream_error,
+)
 from . import openai as _openai
+
+#: Zhipu's ``finish_reason`` words in OpenAI's words (``sensitive``: cut by moderation; ``network_error`` is
+#: raised as a ``ServerError``).
+FINISH_REASONS: Dict[str, str] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "sensitive": "content_filter",
+}
+_finish_reason = finish_reader(FINISH_REASONS)
+
 
 NAME = "zhipu"
 
@@ -116,7 +139,7 @@ def _network_error(provider: str, request_id: Optional[str]) -> ServerError:
 def decode_response(data: Any, endpoint: Endpoint) -> ChatResponse:
     """An OpenAI-shaped answer with Zhipu's codes and finish reasons."""
     try:
-        response = _openai.decode_response(data, endpoint)
+        response = _openai.decode_response(data, endpoint, _finish_reason)
     except APIStatusError as exc:
         raise classify_error(exc) from None
     if not response.choices:
@@ -140,7 +163,7 @@ class ZhipuStreamState(StreamState):
             self.finished = True
             return []
         try:
-            chunk = _openai.decode_chunk(event, self.provider)
+            chunk = _openai.decode_chunk(event, self.provider, _finish_reason)
         except APIStatusError as exc:
             raise classify_error(exc) from None
         for c in chunk.choices:
@@ -167,7 +190,7 @@ def _events(chunks: Iterable[bytes], provider: str) -> Iterator[Any]:
                 if line:
                     yield "[DONE]" if line == "[DONE]" else loads(line, provider)
         else:
-            yield "[DONE]" if data == "[DONE]" else loads(data, provider)
+            yield "[DONE]" if is_done(data) else loads(data, provider)
 
 
 def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[StreamingResponse]:
