@@ -319,13 +319,22 @@ def _created(stamp: Any) -> int:
 
     >>> _created("2024-01-01T00:00:00.123456789Z"), _created("2024-01-01T01:00:00+01:00"), _created("junk")
     (1704067200, 1704067200, 0)
+    >>> _created("2024-02-30T00:00:00Z"), _created("2024-01-01T24:00:00Z"), _created("2024-01-01 00:00:00-00:30")
+    (0, 0, 1704069000)
     """
     if not isinstance(stamp, str) or len(stamp) < 19:
         return 0
-    try:
-        seconds = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
-    except ValueError:
+    # Read by position (time.strptime costs tens of microseconds, on the way to a stream's first chunk).
+    digits = stamp[0:4] + stamp[5:7] + stamp[8:10] + stamp[11:13] + stamp[14:16] + stamp[17:19]
+    if not (digits.isdigit() and digits.isascii()) or stamp[4] + stamp[7] + stamp[13] + stamp[16] != "--::" \
+            or stamp[10] not in "Tt ":
         return 0
+    year, month, day = int(stamp[0:4]), int(stamp[5:7]), int(stamp[8:10])
+    hour, minute, second = int(stamp[11:13]), int(stamp[14:16]), int(stamp[17:19])
+    if not (year and 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1] and hour < 24 and minute < 60
+            and second < 62):
+        return 0
+    seconds = calendar.timegm((year, month, day, hour, minute, second))
     zone = stamp[19:].lstrip(".0123456789")
     if zone in ("", "Z", "z"):
         return seconds
