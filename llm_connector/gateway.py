@@ -416,6 +416,7 @@ class ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
 
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 128  # socketserver's 5 resets connections under a burst of callers
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("connection from %s ended with an error", client_address[0], exc_info=True)
