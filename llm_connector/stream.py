@@ -36,7 +36,7 @@ class _Closer:
     """Closes a stream's connection once. Shared by the stream object and its generator, so that neither
     holds the other in a cycle: the socket is freed as soon as the last of them is gone."""
 
-    __slots__ = ("closed", "ended", "lock", "on_close", "on_end", "chunks", "count", "status", "seen", "__weakref__")
+    __slots__ = ("closed", "ended", "lock", "on_close", "on_end", "chunks", "count", "status", "keep", "__weakref__")
 
     def __init__(self, chunks: Iterator[Any], on_close: Optional[Callable[[], None]],
                  on_end: Optional[Callable[[], None]] = None) -> None:
@@ -48,7 +48,9 @@ class _Closer:
         self.chunks = chunks
         self.count = 0
         self.status: Optional[int] = None
-        self.seen: List[Any] = []  # every chunk handed out, for collect(): one append per chunk, no other work
+        # Called with every chunk handed out (ChatStream adds them up for collect(): their text, never the chunks
+        # themselves, so a long stream's memory does not grow with it).
+        self.keep: Optional[Callable[[Any], None]] = None
 
     def close(self, ended: bool = False) -> None:
         """Free the connection; ``ended``: the stream reached its end marker, so it may be kept for reuse."""
@@ -80,18 +82,19 @@ class _Closer:
 def _iterate(closer: _Closer) -> Iterator[Any]:
     """Yield the chunks, and close the connection on every way out (a module-level generator, so that the
     stream object is not kept alive by it)."""
-    seen = closer.seen
-    keep = seen.append
+    count = 0
+    keep = closer.keep
     try:
         for chunk in closer.chunks:
-            keep(chunk)
+            count += 1
+            if keep is not None:
+                keep(chunk)
             yield chunk
-        closer.count = len(seen)
+        closer.count = count
         closer.close(ended=True)
     except LlmConnectorError as exc:
         if closer.closed:  # closed from another thread while a read was waiting: a quiet end
             return
-        count = len(seen)
         if isinstance(exc, IncompleteStreamError) and not getattr(exc, "_counted", False):
             exc.chunks_received = count  # counted once: a stream re-expressing another (Ollama's) keeps its count
             exc.message = f"{exc.message} (after {count} chunks)"
@@ -105,7 +108,7 @@ def _iterate(closer: _Closer) -> Iterator[Any]:
             return
         raise shape_error(exc, None, "a stream event") from None
     finally:
-        closer.count = len(seen)
+        closer.count = count
         closer.close()
 
 
@@ -223,16 +226,19 @@ class Stream(Generic[T]):
 class ChatStream(Stream[StreamingResponse]):
     """The stream of ``StreamingResponse`` chunks from ``chat_stream``; ``collect()`` adds them up."""
 
+    def __init__(self, chunks: Iterator[StreamingResponse], **options: Any) -> None:
+        super().__init__(chunks, **options)
+        self._answer = StreamAccumulator()
+        self._closer.keep = self._answer.add  # every chunk is added up as it is handed out, for collect()
+
     def collect(self) -> ChatResponse:
         """Read the rest of the stream and return the ``ChatResponse`` the whole stream adds up to: the chunks a
-        loop or ``next()`` already handed out are included (the stream keeps each chunk it hands out until it is
-        dropped), so ``collect()`` after a peek at the first chunk still gives the whole answer."""
+        loop or ``next()`` already handed out are included (the stream adds each chunk up as it hands it out,
+        keeping their text, not the chunks), so ``collect()`` after a peek at the first chunk still gives the
+        whole answer."""
         for _ in self:
             pass
-        acc = StreamAccumulator()
-        for chunk in self._closer.seen:
-            acc.add(chunk)
-        return acc.result()
+        return self._answer.result()
 
     def text(self) -> str:
         """Read the rest of the stream and return its text (reasoning excluded)."""
