@@ -758,6 +758,16 @@ class ChatResponse(_Data):
                 response.reasoning_content = first.message.reasoning_content
         return response
 
+    @classmethod
+    def from_choices(cls, choices: List[Choice], **fields: Any) -> "ChatResponse":
+        """A response whose ``content`` and ``reasoning_content`` are choice 0's (what every protocol's
+        ``decode_response`` builds); ``fields`` are the other constructor arguments."""
+        first = _choice_0(choices)
+        if first is not None:
+            fields["content"] = first.message.text_content()
+            fields["reasoning_content"] = first.message.reasoning_content
+        return cls(choices=choices, **fields)
+
     def get_content(self) -> Optional[str]:
         """The text, or None when there is none."""
         return self.content or None

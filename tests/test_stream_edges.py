@@ -215,3 +215,14 @@ def test_a_stream_labelled_application_json_is_still_read_as_a_stream_as_it_arri
     client = LlmClient.openai_compatible("sk-test", server.url + "/v1", max_retries=0, timeout=(5, 3))
     with client.chat_stream(request()) as stream:
         assert next(stream).content == "Hel"  # not held back until the body ends (the idle limit would fire)
+
+
+def test_a_whole_answer_s_content_is_choice_0_s_even_when_choice_1_is_listed_first(server):
+    answer = {"id": "c1", "object": "chat.completion", "created": 1, "model": "m", "choices": [
+        {"index": 1, "message": {"role": "assistant", "content": "second"}, "finish_reason": "stop"},
+        {"index": 0, "message": {"role": "assistant", "content": "first", "reasoning_content": "why"},
+         "finish_reason": "stop"}]}
+    server.add(Reply.json(answer))
+    response = openai(server).chat(request())
+    assert response.content == "first" and response.reasoning_content == "why"
+    assert [c.index for c in response.choices] == [1, 0]

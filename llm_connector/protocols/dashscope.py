@@ -253,14 +253,11 @@ def decode_response(data: Any, endpoint: Endpoint) -> ChatResponse:
     if not choices and isinstance(output.get("text"), str):  # result_format "text", if a caller asked for it
         reason, raw_reason = _finish_reason(output.get("finish_reason"))
         choices.append(Choice(0, Message(Role.ASSISTANT, output["text"]), reason, raw_reason))
-    first = choices[0].message if choices else None
-    return ChatResponse(
+    return ChatResponse.from_choices(
+        choices,
         id=data.get("request_id") or "",
         created=int(time.time()),
         model=data.get("model") or "",
-        choices=choices,
-        content=first.text_content() if first else "",
-        reasoning_content=first.reasoning_content if first else None,
         usage=decode_usage(data.get("usage")),
         raw=data,
     )

@@ -503,15 +503,12 @@ def _choice(candidate: Mapping[str, Any]) -> Choice:
 def decode_response(data: Any, endpoint: Endpoint) -> ChatResponse:
     obj = _check_object(data, endpoint.provider)
     choices = sorted((_choice(c) for c in obj.get("candidates") or ()), key=lambda c: c.index)
-    first = choices[0].message if choices else None
-    return ChatResponse(
+    return ChatResponse.from_choices(
+        choices,
         id=obj.get("responseId") or "",
         object="chat.completion",
         created=int(time.time()),
         model=obj.get("modelVersion") or "",
-        choices=choices,
-        content=first.text_content() if first else "",
-        reasoning_content=first.reasoning_content if first else None,
         usage=decode_usage(obj.get("usageMetadata")),
         raw=obj,
     )

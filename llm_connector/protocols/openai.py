@@ -262,15 +262,12 @@ def decode_response(data: Any, endpoint: Endpoint, finish: FinishReader = _finis
             finish_reason_raw=raw_reason,
             logprobs=c.get("logprobs"),
         ))
-    first = choices[0].message if choices else None
-    return ChatResponse(
+    return ChatResponse.from_choices(
+        choices,
         id=data.get("id") or "",
         object=data.get("object") or "chat.completion",
         created=data.get("created") or 0,
         model=data.get("model") or "",
-        choices=choices,
-        content=first.text_content() if first else "",
-        reasoning_content=first.reasoning_content if first else None,
         usage=decode_usage(data.get("usage")),
         system_fingerprint=data.get("system_fingerprint"),
         raw=data,

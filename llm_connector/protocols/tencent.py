@@ -270,14 +270,11 @@ def decode_response(data: Any, endpoint: Endpoint) -> ChatResponse:
                     reasoning_content=msg.get("ReasoningContent") or None),
             reason, raw_reason,
         ))
-    first = choices[0].message if choices else None
-    return ChatResponse(
+    return ChatResponse.from_choices(
+        choices,
         id=resp.get("Id") or resp.get("RequestId") or "",
         created=resp.get("Created") or int(time.time()),
         model=resp.get("Model") or "",
-        choices=choices,
-        content=first.text_content() if first else "",
-        reasoning_content=first.reasoning_content if first else None,
         usage=decode_usage(resp.get("Usage")),
         raw=data,
     )
