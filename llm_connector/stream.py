@@ -48,8 +48,10 @@ class _Closer:
         self.chunks = chunks
         self.count = 0
         self.status: Optional[int] = None
-        # Called with every chunk handed out (ChatStream adds them up for collect(): their text, never the chunks
-        # themselves, so a long stream's memory does not grow with it).
+        # Called with every chunk handed out while the stream object lives (ChatStream adds them up for collect():
+        # their text, never the chunks themselves, so a long stream's memory grows with its text only). None once
+        # the stream object is gone: in `for chunk in client.chat_stream(r)` the loop holds the generator alone, so
+        # nothing could call collect() and the chunks are not added up at all.
         self.keep: Optional[Callable[[Any], None]] = None
 
     def close(self, ended: bool = False) -> None:
@@ -83,10 +85,10 @@ def _iterate(closer: _Closer) -> Iterator[Any]:
     """Yield the chunks, and close the connection on every way out (a module-level generator, so that the
     stream object is not kept alive by it)."""
     count = 0
-    keep = closer.keep
     try:
         for chunk in closer.chunks:
             count += 1
+            keep = closer.keep  # read per chunk: None once nothing can ask for the chunks' sum any more
             if keep is not None:
                 keep(chunk)
             yield chunk
@@ -231,11 +233,18 @@ class ChatStream(Stream[StreamingResponse]):
         self._answer = StreamAccumulator()
         self._closer.keep = self._answer.add  # every chunk is added up as it is handed out, for collect()
 
+    def __del__(self) -> None:
+        # Nothing can call collect() any more: the generator, if a loop still holds it, stops adding chunks up.
+        closer = self.__dict__.get("_closer")
+        if closer is not None:
+            closer.keep = None
+
     def collect(self) -> ChatResponse:
         """Read the rest of the stream and return the ``ChatResponse`` the whole stream adds up to: the chunks a
         loop or ``next()`` already handed out are included (the stream adds each chunk up as it hands it out,
         keeping their text, not the chunks), so ``collect()`` after a peek at the first chunk still gives the
-        whole answer."""
+        whole answer. The adding up lasts as long as the stream object does: ``for chunk in
+        client.chat_stream(r)`` keeps no reference to it, so such a loop adds nothing up and pays nothing for it."""
         for _ in self:
             pass
         return self._answer.result()
@@ -311,11 +320,39 @@ class ToolCallMerger:
         ]
 
 
+class _Text:
+    """A growing text kept compact: pieces are joined into blocks of ``_BLOCK`` as they come, so a long stream's
+    text costs about its length in memory, not an object per piece (a 16-character piece as its own ``str`` in a
+    list costs about 80 bytes)."""
+
+    __slots__ = ("pieces", "blocks")
+
+    def __init__(self, first: str) -> None:
+        self.pieces = [first]
+        self.blocks: List[str] = []
+
+    def add(self, text: str) -> None:
+        pieces = self.pieces
+        pieces.append(text)
+        if len(pieces) >= _BLOCK:
+            self.flush()
+
+    def flush(self) -> None:
+        self.blocks.append("".join(self.pieces))
+        self.pieces.clear()
+
+    def __str__(self) -> str:
+        return "".join(self.blocks) + "".join(self.pieces)
+
+
+_BLOCK = 256
+
+
 class StreamAccumulator:
     """Adds stream chunks up to a ``ChatResponse``; works on any iterable of chunks, no stream needed.
 
-    Text and reasoning are collected in lists and joined once; tool-call pieces are merged by index into
-    complete calls.
+    Text and reasoning are collected as they come and joined once (in blocks, so memory grows with the text's
+    length, not with the number of chunks); tool-call pieces are merged by index into complete calls.
     """
 
     def __init__(self) -> None:
@@ -324,15 +361,40 @@ class StreamAccumulator:
         self.created = 0
         self.system_fingerprint: Optional[str] = None
         self.usage: Optional[Usage] = None
-        self._text: Dict[int, List[str]] = {}
-        self._reasoning: Dict[int, List[str]] = {}
+        self._text: Dict[int, _Text] = {}
+        self._text0: Optional[_Text] = None  # choice 0's, for the common chunk's short path
+        self._reasoning: Dict[int, _Text] = {}
         self._blocks: Dict[int, List[Dict[str, Any]]] = {}
-        self._unsigned: Dict[int, List[str]] = {}
+        self._unsigned: Dict[int, _Text] = {}  # the reasoning since choice i's last thinking signature
         self._finish: Dict[int, Tuple[Optional[str], Optional[str]]] = {}
         self._tools: Dict[int, ToolCallMerger] = {}
 
     def add(self, chunk: StreamingResponse) -> None:
         """Take one chunk into account."""
+        choices = chunk.choices
+        text0 = self._text0
+        if text0 is not None and len(choices) == 1 and chunk.usage is None:
+            # The short path: the common chunk (choice 0's text only) once choice 0 has text; every field the
+            # long path reads is checked here, so the two always agree.
+            c = choices[0]
+            d = c.delta
+            if (not c.index and c.finish_reason is None and c.finish_reason_raw is None and d.tool_calls is None
+                    and d.reasoning_content is None and d.thinking_signature is None and d.thinking_block is None):
+                if chunk.id and not self.id:
+                    self.id = chunk.id
+                if chunk.model and not self.model:
+                    self.model = chunk.model
+                if chunk.created and not self.created:
+                    self.created = chunk.created
+                if chunk.system_fingerprint:
+                    self.system_fingerprint = chunk.system_fingerprint
+                text = d.content
+                if text:
+                    pieces = text0.pieces
+                    pieces.append(text)
+                    if len(pieces) >= _BLOCK:
+                        text0.flush()
+                return
         if chunk.id and not self.id:
             self.id = chunk.id
         if chunk.model and not self.model:
@@ -343,17 +405,31 @@ class StreamAccumulator:
             self.system_fingerprint = chunk.system_fingerprint
         if chunk.usage is not None:
             self.usage = chunk.usage
-        for choice in chunk.choices:
+        for choice in choices:
             i = choice.index
             delta = choice.delta
             if delta.content:
-                self._text.setdefault(i, []).append(delta.content)
+                kept = self._text.get(i)
+                if kept is None:
+                    kept = self._text[i] = _Text(delta.content)
+                    if i == 0:
+                        self._text0 = kept
+                else:
+                    kept.add(delta.content)
             if delta.reasoning_content:
-                self._reasoning.setdefault(i, []).append(delta.reasoning_content)
-                self._unsigned.setdefault(i, []).append(delta.reasoning_content)
+                reasoning = self._reasoning.get(i)
+                if reasoning is None:
+                    self._reasoning[i] = _Text(delta.reasoning_content)
+                else:
+                    reasoning.add(delta.reasoning_content)
+                unsigned = self._unsigned.get(i)
+                if unsigned is None:
+                    self._unsigned[i] = _Text(delta.reasoning_content)
+                else:
+                    unsigned.add(delta.reasoning_content)
             if delta.thinking_signature:
                 # A signature closes one thinking block: the reasoning since the previous one.
-                thought = "".join(self._unsigned.pop(i, ()))
+                thought = str(self._unsigned.pop(i, ""))
                 self._blocks.setdefault(i, []).append(
                     {"type": "thinking", "thinking": thought, "signature": delta.thinking_signature})
             if delta.thinking_block:
@@ -367,14 +443,14 @@ class StreamAccumulator:
             if choice.finish_reason is not None or choice.finish_reason_raw is not None:
                 self._finish[i] = (choice.finish_reason, choice.finish_reason_raw)
             elif i not in self._finish:
-                self._finish.setdefault(i, (None, None))
+                self._finish[i] = (None, None)
 
     def result(self) -> ChatResponse:
         """The ``ChatResponse`` the chunks so far add up to."""
         indexes = sorted(set(self._text) | set(self._reasoning) | set(self._tools) | set(self._finish)) or [0]
         choices = []
         for i in indexes:
-            reasoning = "".join(self._reasoning.get(i, ())) or None
+            reasoning = str(self._reasoning[i]) if i in self._reasoning else None
             merger = self._tools.get(i)
             calls = merger.calls() if merger is not None else []
             thinking_blocks = self._blocks.get(i) or None
@@ -383,7 +459,7 @@ class StreamAccumulator:
                 index=i,
                 message=Message(
                     role=Role.ASSISTANT,
-                    content="".join(self._text.get(i, ())) if (i in self._text or not calls) else None,
+                    content=str(self._text[i]) if i in self._text else (None if calls else ""),
                     tool_calls=calls or None,
                     reasoning_content=reasoning,
                     thinking_blocks=thinking_blocks,
