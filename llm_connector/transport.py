@@ -10,6 +10,8 @@
 - Settings from the environment (proxy variables, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``) are
   read once per client, not on every call, with requests' rules; ``~/.netrc`` never (``_Environment``). A
   ``session`` the caller passes is used as configured: requests reads the environment on each of its calls.
+  A client's own session has no settings to merge into a call, so its requests are prepared here
+  (``_prepare``: the session's headers under the call's, its cookies) and sent with ``Session.send``.
 - Every foreign exception (requests, urllib3, http.client, socket, zlib) becomes one of ours, built from
   parts we control: requests' own texts carry URLs and header values. Ours are raised outside the
   ``except`` block, so no foreign exception hangs on them as ``__context__`` either.
@@ -191,6 +193,26 @@ def _seconds(value: Any, name: str) -> Optional[float]:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ConfigurationError(f"{name}: expected a positive number of seconds or None, got {value!r}")
     return float(value)
+
+
+def _prepare(session: requests.Session, method: str, url: str, headers: Mapping[str, str],
+             body: Optional[bytes]) -> requests.PreparedRequest:
+    """The request ``session.request`` would prepare for a session of our own (no auth, params or hooks of its
+    own, ``trust_env`` off), without the merging of settings that no such session has: the session's headers
+    under the call's, its cookies if it holds any, the body as given. No auth is ever taken from the URL."""
+    prepared = requests.PreparedRequest()
+    prepared.prepare_method(method)
+    prepared.prepare_url(url, None)
+    merged = requests.structures.CaseInsensitiveDict(session.headers)
+    merged.update(headers)
+    prepared.prepare_headers(merged)
+    if session.cookies:
+        prepared.prepare_cookies(session.cookies)
+    else:
+        prepared._cookies = session.cookies  # type: ignore[attr-defined]  # what prepare_cookies keeps
+    prepared.prepare_body(body, None)
+    prepared.prepare_hooks(session.hooks)
+    return prepared
 
 
 def _make_session(pool_size: int) -> requests.Session:
@@ -398,18 +420,29 @@ class Transport:
         started = time.monotonic()
         error: Optional[LlmConnectorError] = None
         try:
-            response = self.session.request(
-                method,
-                url,
-                data=body,
-                headers=headers,
-                stream=True,
-                timeout=(connect, read),
-                proxies=self.proxies if environment is None else environment.proxies_for(url),
-                verify=self.verify if environment is None else environment.verify,
-                allow_redirects=False,
-                auth=_KEEP_AUTH,
-            )
+            if environment is None:  # the caller's session: requests' whole way, its settings merged in
+                response = self.session.request(
+                    method,
+                    url,
+                    data=body,
+                    headers=headers,
+                    stream=True,
+                    timeout=(connect, read),
+                    proxies=self.proxies,
+                    verify=self.verify,
+                    allow_redirects=False,
+                    auth=_KEEP_AUTH,
+                )
+            else:
+                response = self.session.send(
+                    _prepare(self.session, method, url, headers, body),
+                    stream=True,
+                    timeout=(connect, read),
+                    proxies=environment.proxies_for(url),
+                    verify=environment.verify,
+                    cert=None,
+                    allow_redirects=False,
+                )
         except Exception as exc:  # noqa: BLE001 - the boundary: every foreign exception becomes one of ours
             error = self._send_error(exc, url, headers, budget)
         if error is not None:  # raised here, outside the except block: no foreign __context__

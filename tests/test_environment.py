@@ -113,3 +113,49 @@ def test_a_callers_session_without_trust_env_ignores_the_environment(monkeypatch
     client = LlmClient.openai(KEY, base_url=server.url + "/v1", max_retries=0, session=session)
     assert client.chat_stream(request()).text() == "direct"
     assert proxy_a.requests == []
+
+
+# -- the request a client's own session sends ------------------------------------------------------------------
+#
+# A client's own session prepares its requests itself (requests' Session.request merges settings such a session
+# does not have, about a tenth of a millisecond a call): what reaches the service must be what requests sends.
+
+
+_COMPLETION = {"id": "c1", "object": "chat.completion", "created": 1, "model": "gpt-test",
+               "choices": [{"index": 0, "message": {"role": "assistant", "content": "a"}, "finish_reason": "stop"}]}
+
+
+def _sent(server, session=None, url=None):
+    """Two calls, the first answered with a cookie: what the second request carried."""
+    server.add(Reply.json(_COMPLETION, headers={"Set-Cookie": "lb=node-7; Path=/"}))
+    server.add(Reply.json(_COMPLETION))
+    options = {"session": session} if session is not None else {}
+    client = LlmClient.openai(KEY, base_url=url or server.url + "/v1", max_retries=0, **options)
+    client.chat(request())
+    client.chat(request())
+    first, second = server.requests[-2], server.requests[-1]
+    return first, second
+
+
+def test_a_clients_own_session_sends_what_requests_sends(server):
+    own_first, own = _sent(server)
+    theirs_first, theirs = _sent(server, session=requests.Session())
+    names = lambda r: {k.lower(): v for k, v in dict(r.headers._store.values()).items()}  # noqa: E731
+    assert names(own) == names(theirs)
+    assert names(own_first) == names(theirs_first)
+    assert own.body == theirs.body and own.target == theirs.target and own.method == theirs.method == "POST"
+    assert names(own)["user-agent"].startswith("python-requests/") or "llm" in names(own)["user-agent"]
+    assert names(own)["authorization"] == f"Bearer {KEY}"
+    assert names(own)["content-length"] == str(len(own.body))
+
+
+def test_a_cookie_the_service_sets_is_sent_back_as_requests_would(server):
+    first, second = _sent(server)
+    assert first.headers.get("Cookie") is None
+    assert second.headers.get("Cookie") == "lb=node-7"
+
+
+def test_userinfo_in_base_url_never_becomes_basic_auth_over_the_key(server):
+    host = server.url.split("//", 1)[1]
+    _, sent = _sent(server, url=f"http://user:pw-SECRET@{host}/v1")
+    assert sent.headers.get("Authorization") == f"Bearer {KEY}"
