@@ -36,4 +36,5 @@ def test_import_loads_only_stdlib_requests_and_typing_extensions():
     if stdlib is None:  # Python < 3.10: no list of stdlib modules; check the obvious heavy ones at least
         foreign = [m for m in foreign if m in {"openai", "anthropic", "httpx", "pydantic", "aiohttp", "numpy"}]
     assert foreign == []
-    assert "llm_connector.protocols.openai" not in out
+    # No protocol module is loaded by the import itself: checked on full module names in
+    # test_protocol_contract.py (this test sees top-level package names only).
