@@ -380,3 +380,23 @@ def test_stream_cut_mid_body_raises_incomplete(server):
     server.add(Reply(parts=sse(chunk("a"), done=False) + [Close()]))
     with pytest.raises(IncompleteStreamError):
         list(client_for(server).chat_stream(request()))
+
+
+def test_encoded_tool_call_pieces_have_openais_shape_and_decode_back():
+    """The gateway writes a call's first piece with id, type and name, and the pieces after it with the index and
+    arguments only, as OpenAI streams them (no ``"name": null``)."""
+    from llm_connector.protocols.openai import decode_chunk, encode_chunk
+    from llm_connector.types import Delta, FunctionCall, StreamingChoice, StreamingResponse, ToolCall
+
+    def piece(call):
+        return StreamingResponse("c1", "chat.completion.chunk", 1, "m", [StreamingChoice(0, Delta(None, None, None,
+                                                                                                   [call]))])
+
+    first = encode_chunk(piece(ToolCall("call_1", "function", FunctionCall("get_weather", ""), 0)))
+    more = encode_chunk(piece(ToolCall("", "function", FunctionCall("", '{"city"'), 0)))
+    assert first["choices"][0]["delta"]["tool_calls"] == [
+        {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]
+    assert more["choices"][0]["delta"]["tool_calls"] == [{"index": 0, "function": {"arguments": '{"city"'}}]
+    back = [decode_chunk(json.loads(json.dumps(c)), "openai").tool_calls[0] for c in (first, more)]
+    assert [(t.id, t.function.name, t.function.arguments, t.index) for t in back] == [
+        ("call_1", "get_weather", "", 0), ("", "", '{"city"', 0)]

@@ -36,7 +36,7 @@ import time
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from ..errors import APIStatusError, IncompleteStreamError, StreamParseError, error_for_status
-from ..lines import iter_sse
+from ..lines import iter_sse_batches
 from ..transport import HttpRequest
 from ..types import (
     ChatRequest,
@@ -323,5 +323,5 @@ class DashScopeStreamState(StreamState):
 def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[StreamingResponse]:
     """DashScope's SSE (``id:`` / ``event:result`` / ``:HTTP_STATUS/200`` / ``data:``) -> chunks."""
     provider = endpoint.provider
-    events = ((e.event, loads(e.data, provider)) for e in iter_sse(chunks) if e.data)
+    events = ((kind, loads(data, provider)) for batch in iter_sse_batches(chunks) for kind, data in batch if data)
     return drive(events, DashScopeStreamState(provider))

@@ -398,6 +398,19 @@ def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[Strea
 # -- writing OpenAI's wire shape (for gateways) -----------------------------------------------------------
 
 
+def _encode_tool_piece(piece: ToolCall) -> Dict[str, Any]:
+    """One tool-call piece as OpenAI streams it: the first piece of a call carries ``id``, ``type`` and the
+    function's ``name``; the pieces after it carry the index and more ``arguments`` only (no ``"name": null``)."""
+    out: Dict[str, Any] = {} if piece.index is None else {"index": piece.index}
+    if piece.id:
+        out["id"] = piece.id
+        out["type"] = piece.type
+    function: Dict[str, Any] = {"name": piece.function.name} if piece.function.name else {}
+    function["arguments"] = piece.function.arguments
+    out["function"] = function
+    return out
+
+
 def encode_chunk(chunk: StreamingResponse) -> Dict[str, Any]:
     """A ``StreamingResponse`` in OpenAI's exact chunk shape (``finish_reason`` as OpenAI words)."""
     choices = []
@@ -410,12 +423,7 @@ def encode_chunk(chunk: StreamingResponse) -> Dict[str, Any]:
         if c.delta.reasoning_content is not None:
             delta["reasoning_content"] = c.delta.reasoning_content
         if c.delta.tool_calls:
-            delta["tool_calls"] = [
-                {k: v for k, v in (("index", t.index), ("id", t.id or None), ("type", t.type if t.id else None),
-                                   ("function", {"name": t.function.name or None, "arguments": t.function.arguments}))
-                 if v is not None}
-                for t in c.delta.tool_calls
-            ]
+            delta["tool_calls"] = [_encode_tool_piece(t) for t in c.delta.tool_calls]
         choices.append({"index": c.index, "delta": delta, "finish_reason": c.finish_reason})
     out: Dict[str, Any] = {"id": chunk.id, "object": "chat.completion.chunk", "created": chunk.created,
                            "model": chunk.model, "choices": choices}

@@ -41,7 +41,7 @@ import time
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from ..errors import APIStatusError, ConfigurationError, IncompleteStreamError, StreamParseError, error_for_status
-from ..lines import iter_sse
+from ..lines import iter_sse_batches
 from ..transport import HttpRequest
 from ..types import (
     ChatRequest,
@@ -353,7 +353,8 @@ def decode_stream(chunks: Iterable[bytes], endpoint: Endpoint) -> Iterator[Strea
             break
     if first.lstrip()[:1] == b"{":
         _json_body_instead(first, pieces, provider)
-    events = (loads(e.data, provider) for e in iter_sse(_chain(first, pieces)) if e.data and not is_done(e.data))
+    events = (loads(data, provider) for batch in iter_sse_batches(_chain(first, pieces)) for _, data in batch
+              if data and not is_done(data))
     yield from drive(events, TencentStreamState(provider))
 
 

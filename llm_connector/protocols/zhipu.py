@@ -27,7 +27,7 @@ answer is classed by Zhipu's code too, not only by its status.
 from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 from ..errors import APIStatusError, IncompleteStreamError, ServerError, StreamParseError, error_for_status
-from ..lines import iter_sse
+from ..lines import iter_sse_batches
 from ..transport import HttpRequest
 from ..types import ChatRequest, ChatResponse, StreamingResponse
 from . import (
@@ -178,11 +178,10 @@ class ZhipuStreamState(StreamState):
 def _events(chunks: Iterable[bytes], provider: str) -> Iterator[Any]:
     """Each ``data:`` payload parsed; with single-newline framing several payloads share one SSE event (its data
     lines joined by ``\\n``), so each line is read on its own."""
-    for event in iter_sse(chunks):
-        data = event.data
+    for kind, data in (pair for batch in iter_sse_batches(chunks) for pair in batch):
         if not data:
             continue
-        if event.event == "error":
+        if kind == "error":
             raise classify_error(stream_error(loads(data, provider) if data[:1] == "{" else data, provider))
         if "\n" in data:
             for line in data.split("\n"):
