@@ -124,21 +124,29 @@ def test_a_thousand_requests_with_429s_and_resets_each_end_answered_or_with_its_
 
 
 def test_a_429_pauses_every_thread_for_its_retry_after(server):
+    four_busy = threading.Event()
+    sent = []
+
     def rule(n, tries):
+        if len(script.tries) >= 4:
+            four_busy.set()
         if n == 0 and tries == 1:
+            # The 429 goes once the four threads have each sent a request (however slowly the machine starts
+            # them), so that the other three are busy when it arrives.
+            four_busy.wait(10.0)
+            sent.append(time.monotonic())
             return error_reply(429, retry_after_ms=1200)
-        return answer(n, pause=0.5)  # the other threads are busy when the 429 arrives
+        return answer(n, pause=0.5)
 
     script = Script(rule)
     server.route("POST", PATH, script)
     results = list(client_for(server).chat_batch([request(str(n)) for n in range(12)], concurrency=4))
     assert all(r.ok for r in results) and results[0].attempts == 2
-    times = sorted(t for t, _ in script.times)
-    limited = next(t for t, n in script.times if n == 0)
-    first_four, later = times[:4], times[4:]
-    assert max(first_four) - limited < 0.5
-    # Without a shared pause the three busy threads would send their next requests 0.5 s in.
-    assert min(later) - limited >= 1.1
+    order = [n for _, n in sorted(script.times)]
+    assert sorted(order[:4]) == [0, 1, 2, 3]  # the four threads' first requests, none held back
+    later = sorted(t for t, _ in script.times)[4:]
+    # Without a shared pause the three busy threads would send their next requests 0.5 s after the 429.
+    assert min(later) - sent[0] >= 1.1
 
 
 def test_the_client_gives_up_on_a_retry_after_longer_than_a_minute(server):
