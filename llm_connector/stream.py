@@ -371,30 +371,6 @@ class StreamAccumulator:
 
     def add(self, chunk: StreamingResponse) -> None:
         """Take one chunk into account."""
-        choices = chunk.choices
-        text0 = self._text0
-        if text0 is not None and len(choices) == 1 and chunk.usage is None:
-            # The short path: the common chunk (choice 0's text only) once choice 0 has text; every field the
-            # long path reads is checked here, so the two always agree.
-            c = choices[0]
-            d = c.delta
-            if (not c.index and c.finish_reason is None and c.finish_reason_raw is None and d.tool_calls is None
-                    and d.reasoning_content is None and d.thinking_signature is None and d.thinking_block is None):
-                if chunk.id and not self.id:
-                    self.id = chunk.id
-                if chunk.model and not self.model:
-                    self.model = chunk.model
-                if chunk.created and not self.created:
-                    self.created = chunk.created
-                if chunk.system_fingerprint:
-                    self.system_fingerprint = chunk.system_fingerprint
-                text = d.content
-                if text:
-                    pieces = text0.pieces
-                    pieces.append(text)
-                    if len(pieces) >= _BLOCK:
-                        text0.flush()
-                return
         if chunk.id and not self.id:
             self.id = chunk.id
         if chunk.model and not self.model:
@@ -403,6 +379,22 @@ class StreamAccumulator:
             self.created = chunk.created
         if chunk.system_fingerprint:
             self.system_fingerprint = chunk.system_fingerprint
+        choices = chunk.choices
+        text0 = self._text0
+        if text0 is not None and len(choices) == 1 and chunk.usage is None:
+            # The short path: the common chunk (choice 0's text only) once choice 0 has text; every field the
+            # long path reads below is checked here, so the two always agree.
+            c = choices[0]
+            d = c.delta
+            if (not c.index and c.finish_reason is None and c.finish_reason_raw is None and d.tool_calls is None
+                    and d.reasoning_content is None and d.thinking_signature is None and d.thinking_block is None):
+                text = d.content
+                if text:
+                    pieces = text0.pieces
+                    pieces.append(text)
+                    if len(pieces) >= _BLOCK:
+                        text0.flush()
+                return
         if chunk.usage is not None:
             self.usage = chunk.usage
         for choice in choices:
